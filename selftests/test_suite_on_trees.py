@@ -1,0 +1,26 @@
+"""The structure suite end to end (in-process pytester) on the legacy and reference trees."""
+
+from __future__ import annotations
+
+import pytest
+
+from selftests.trees import LEGACY_FAILURES, legacy_repo, reference_repo
+
+
+def test_legacy_tree_fails_once_per_violation(tmp_path, run_suite):
+    legacy_repo(tmp_path / "repo")
+    run = run_suite(tmp_path / "repo" / "backend")
+    assert run.failed == set(LEGACY_FAILURES), run.output
+    for test_id, fragments in LEGACY_FAILURES.items():
+        for fragment in fragments:
+            assert fragment in run.messages[test_id], f"{test_id}: {fragment!r} not in\n{run.messages[test_id]}"
+        assert "rule: " in run.messages[test_id] and "fix:  " in run.messages[test_id]
+    assert run.ret == 1
+
+
+def test_reference_backend_passes(tmp_path, run_suite):
+    reference_repo(tmp_path / "chatai")
+    run = run_suite(tmp_path / "chatai" / "backend")
+    assert run.failed == set(), run.output
+    assert run.with_outcome("passed"), run.output
+    assert run.ret == 0

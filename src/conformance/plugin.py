@@ -1,0 +1,187 @@
+"""pytest glue: options, markers, spec-driven parametrization, fixtures and the report header.
+
+All check logic lives in the pure modules; this file only translates between them and pytest.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.findings import CheckResult, ConformanceWarning, render_all
+from conformance.repo import RepoError, RepoIndex, build_index
+from conformance.spec import Spec, SpecError, load_spec
+
+CATEGORY_MARKERS = {
+    "structure": "repository layout checks against the plan's target structure",
+    "imports": "import style, importability and layer contracts",
+    "startup": "boots the app, migrations and workers for real (slow; not in the pre-push subset)",
+}
+PHASE_MARKERS = {
+    1: "plan phase 1: cleanup of non-critical files",
+    2: "plan phase 2: separate Node.js components",
+    3: "plan phase 3: fix import paths",
+    4: "plan phase 4: documentation",
+}
+
+
+@dataclass
+class Context:
+    """Per-process state: the spec, the backend, and the lazily built, cached repo index."""
+
+    spec: Spec
+    backend: Path
+    _index: RepoIndex | None = None
+    _structure: Any = None
+    _error: str | None = field(default=None)
+
+    def index(self) -> RepoIndex:
+        if self._error:
+            raise RepoError(self._error)
+        if self._index is None:
+            from conformance.structure import index_scopes
+
+            try:
+                self._index = build_index(self.backend, index_scopes(self.spec))
+            except RepoError as exc:
+                self._error = str(exc)
+                raise
+        return self._index
+
+    def structure(self) -> Any:
+        if self._structure is None:
+            from conformance.structure import evaluate
+
+            self._structure = evaluate(self.spec, self.index())
+        return self._structure
+
+
+CONTEXT = pytest.StashKey[Context]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conformance", "backend conformance to the reorganization plan")
+    group.addoption("--backend-root", metavar="PATH", default=None,
+                    help="backend under test (env CONFORMANCE_BACKEND_ROOT; default: the spec's `backend`)")
+    group.addoption("--conformance-config", metavar="FILE", default=None,
+                    help="TOML file with the spec, under [tool.conformance] or at top level "
+                         "(env CONFORMANCE_CONFIG; default: pyproject.toml at the rootdir)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in CATEGORY_MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    for number, text in PHASE_MARKERS.items():
+        config.addinivalue_line("markers", f"phase{number}: {text}")
+    config.addinivalue_line("markers", "rule(name): the structure rule a test enforces (sets its phase marker)")
+    config.stash[CONTEXT] = Context(spec=(spec := _load_spec(config)), backend=_resolve_backend(config, spec))
+
+
+def _load_spec(config: pytest.Config) -> Spec:
+    raw = config.getoption("conformance_config") or os.environ.get("CONFORMANCE_CONFIG")
+    path = Path(raw).expanduser().resolve() if raw else config.rootpath / "pyproject.toml"
+    try:
+        return load_spec(path)
+    except SpecError as exc:
+        raise pytest.UsageError(f"conformance spec: {exc}") from None
+
+
+def _resolve_backend(config: pytest.Config, spec: Spec) -> Path:
+    raw = config.getoption("backend_root") or os.environ.get("CONFORMANCE_BACKEND_ROOT")
+    if raw:
+        backend, origin = Path(raw).expanduser(), "--backend-root"
+        if not backend.is_absolute():
+            backend = config.invocation_params.dir / backend
+    elif spec.backend is not None:
+        backend, origin = spec.backend, f"`backend` in {spec.source}"
+    else:
+        raise pytest.UsageError(
+            f"conformance: no backend to check: pass --backend-root PATH, set CONFORMANCE_BACKEND_ROOT, "
+            f"or set `backend` in {spec.source}")
+    backend = backend.resolve()
+    if not backend.is_dir():
+        raise pytest.UsageError(f"conformance: backend root {backend} (from {origin}) is not a directory")
+    return backend
+
+
+def context(config: pytest.Config) -> Context:
+    return config.stash[CONTEXT]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    ctx = config.stash.get(CONTEXT, None)
+    if ctx is None:
+        return []
+    lines = [f"conformance: backend {ctx.backend}", f"conformance: spec {ctx.spec.source}"]
+    try:
+        index = ctx.index()
+        lines.append(f"conformance: {index.describe()}")
+        lines.append(f"conformance: paths in findings are relative to {index.root}")
+    except RepoError as exc:
+        lines.append(f"conformance: cannot index the backend: {exc}")
+    return lines
+
+
+def _phase_mark(phase: int) -> pytest.MarkDecorator:
+    return getattr(pytest.mark, f"phase{phase}")
+
+
+def _spec_params(spec: Spec) -> dict[str, list[tuple[Any, str, int]]]:
+    """Fixture name -> (value, test id, phase) for every spec-driven parameter."""
+    return {
+        "required_dir": [(d, d.path, d.phase) for d in spec.dirs if not d.runtime],
+        "package_dir": [(d, d.path, spec.phase_of("package_dir")) for d in spec.dirs if d.package],
+        "runtime_dir": [(d, d.path, d.phase) for d in spec.dirs if d.runtime],
+        "move": [(m, m.source, m.phase) for m in spec.moves],
+        "forbidden_rule": [(f, f.name, f.phase) for f in spec.forbidden],
+    }
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    ctx = metafunc.config.stash.get(CONTEXT, None)
+    if ctx is None:
+        return
+    for name, entries in _spec_params(ctx.spec).items():
+        if name in metafunc.fixturenames:
+            metafunc.parametrize(
+                name, [pytest.param(value, id=ident, marks=_phase_mark(phase)) for value, ident, phase in entries]
+            )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    ctx = config.stash.get(CONTEXT, None)
+    if ctx is None:
+        return
+    for item in items:
+        rule = item.get_closest_marker("rule")
+        has_phase = any(item.get_closest_marker(f"phase{n}") for n in PHASE_MARKERS)
+        if rule is not None and rule.args and not has_phase:
+            item.add_marker(_phase_mark(ctx.spec.phase_of(rule.args[0])))
+
+
+@pytest.fixture(scope="session")
+def conformance_context(pytestconfig: pytest.Config) -> Context:
+    return context(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def structure_report(conformance_context: Context) -> Any:
+    try:
+        return conformance_context.structure()
+    except RepoError as exc:
+        pytest.fail(f"cannot index the backend: {exc}", pytrace=False)
+
+
+def assert_conforms(result: CheckResult) -> None:
+    """Fail with every error finding, warn with the warnings, skip when the check cannot run."""
+    for finding in result.warnings:
+        warnings.warn(ConformanceWarning(finding.render()), stacklevel=2)
+    if result.errors:
+        pytest.fail(render_all(result.errors), pytrace=False)
+    if result.skipped is not None:
+        pytest.skip(result.skipped.reason)

@@ -1,0 +1,189 @@
+"""The repository under test, indexed once: which files exist as git sees them, and what is ignored.
+
+Paths are POSIX strings relative to the repository root (git's top level), the form that
+`git mv` commands in fix hints need. A backend that is not in a git work tree falls back to a
+filesystem walk that reads .gitignore files with pathspec.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from conformance.git import Git, GitError, IgnoreMatch, find_toplevel
+
+ALWAYS_PRUNED = {".git", ".hg", ".svn"}
+
+
+class RepoError(Exception):
+    """The backend cannot be indexed (missing, unreadable, git failing)."""
+
+
+@dataclass
+class RepoIndex:
+    root: Path
+    backend: Path
+    prefix: str
+    files: frozenset[str]
+    git: Git | None = None
+    shallow: bool = False
+    ignored_dirs: tuple[str, ...] = ()
+    tracked_ignored: tuple[str, ...] = ()
+    _walk_ignore: _WalkIgnore | None = None
+    dirs: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        dirs: set[str] = set()
+        for path in self.files:
+            parent = posixpath.dirname(path)
+            while parent and parent not in dirs:
+                dirs.add(parent)
+                parent = posixpath.dirname(parent)
+        self.dirs = frozenset(dirs)
+
+    @property
+    def is_git(self) -> bool:
+        return self.git is not None
+
+    def describe(self) -> str:
+        """One line for the report header: where the file list comes from."""
+        if self.git is None:
+            return (f"{self.backend} is not in a git work tree: files come from a filesystem walk, "
+                    f".gitignore files read with pathspec ({len(self.files)} files)")
+        shallow = ", shallow clone: history checks skipped" if self.shallow else ""
+        return f"files tracked by git in {self.root} ({len(self.files)} files{shallow})"
+
+    def rel(self, spec_path: str) -> str:
+        """Repo-relative path of a spec path (backend-relative, or repo-relative with //)."""
+        if spec_path.startswith("//"):
+            return spec_path[2:]
+        return posixpath.join(self.prefix, spec_path) if self.prefix else spec_path
+
+    def backend_rel(self, path: str) -> str | None:
+        """Backend-relative form of a repo path, or None when it lies outside the backend."""
+        if not self.prefix:
+            return path
+        if path == self.prefix:
+            return ""
+        if path.startswith(self.prefix + "/"):
+            return path[len(self.prefix) + 1 :]
+        return None
+
+    def is_dir(self, path: str) -> bool:
+        return path == "" or path in self.dirs
+
+    def under(self, directory: str) -> list[str]:
+        if not directory:
+            return sorted(self.files)
+        start = directory.rstrip("/") + "/"
+        return sorted(p for p in self.files if p.startswith(start))
+
+    def backend_files(self) -> list[str]:
+        return self.under(self.prefix)
+
+    def ignore_matches(self, paths: list[str]) -> dict[str, IgnoreMatch | None]:
+        """For each path (existing or not), the ignore rule that applies to it, if any."""
+        if self.git is not None:
+            return self.git.check_ignore(paths)
+        assert self._walk_ignore is not None
+        return {p: self._walk_ignore.match(p) for p in paths}
+
+
+def build_index(backend: Path, extra_scopes: Iterable[str] = ()) -> RepoIndex:
+    """Index the backend (plus repo-relative scopes such as //workers) once per session."""
+    backend = backend.resolve()
+    if not backend.is_dir():
+        raise RepoError(f"backend root {backend} is not a directory")
+    top = find_toplevel(backend)
+    if top is None:
+        ignore = _WalkIgnore(backend)
+        files = frozenset(ignore.walk())
+        return RepoIndex(root=backend, backend=backend, prefix="", files=files,
+                         ignored_dirs=tuple(ignore.ignored_dirs), _walk_ignore=ignore)
+    prefix = backend.relative_to(top).as_posix()
+    prefix = "" if prefix == "." else prefix
+    scopes = sorted({prefix or ".", *extra_scopes})
+    git = Git(top)
+    try:
+        files = frozenset(git.tracked(scopes))
+        return RepoIndex(
+            root=top, backend=backend, prefix=prefix, files=files, git=git,
+            shallow=git.is_shallow(),
+            ignored_dirs=tuple(git.ignored_dirs(scopes)),
+            tracked_ignored=tuple(git.tracked_but_ignored(scopes)),
+        )
+    except GitError as exc:
+        raise RepoError(str(exc)) from None
+
+
+class _WalkIgnore:
+    """.gitignore semantics for a tree outside git: nested files, deepest rule wins."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.specs: dict[str, object] = {}
+        self.lines: dict[str, list[str]] = {}
+        self.ignored_dirs: list[str] = []
+
+    def _load(self, rel_dir: str) -> None:
+        import pathspec
+
+        path = self.root / rel_dir / ".gitignore"
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return
+        self.specs[rel_dir] = pathspec.GitIgnoreSpec.from_lines(lines)
+        self.lines[rel_dir] = lines
+
+    def match(self, path: str, is_dir: bool = False) -> IgnoreMatch | None:
+        """Walk the .gitignore files from the path's own directory up; the deepest verdict wins."""
+        parent = posixpath.dirname(path)
+        while True:
+            spec = self.specs.get(parent)
+            if spec is not None:
+                rel = path[len(parent) + 1 :] if parent else path
+                result = spec.check_file(rel + ("/" if is_dir else ""))  # type: ignore[attr-defined]
+                if result.include is not None:
+                    if not result.include:
+                        return None
+                    source = posixpath.join(parent, ".gitignore") if parent else ".gitignore"
+                    pattern = spec.patterns[result.index].pattern or ""  # type: ignore[attr-defined]
+                    return IgnoreMatch(source, _line_of(self.lines[parent], pattern), pattern)
+            if not parent:
+                return None
+            parent = posixpath.dirname(parent)
+
+    def walk(self) -> list[str]:
+        files: list[str] = []
+        for current, dirnames, filenames in os.walk(self.root, onerror=lambda _: None):
+            rel_dir = Path(current).relative_to(self.root).as_posix()
+            rel_dir = "" if rel_dir == "." else rel_dir
+            if ".gitignore" in filenames:
+                self._load(rel_dir)
+            kept = []
+            for name in sorted(dirnames):
+                rel = posixpath.join(rel_dir, name) if rel_dir else name
+                if name in ALWAYS_PRUNED or os.path.islink(os.path.join(current, name)):
+                    continue
+                if self.match(rel, is_dir=True):
+                    self.ignored_dirs.append(rel)
+                    continue
+                kept.append(name)
+            dirnames[:] = kept
+            for name in filenames:
+                rel = posixpath.join(rel_dir, name) if rel_dir else name
+                if not self.match(rel):
+                    files.append(rel)
+        return files
+
+
+def _line_of(lines: list[str], pattern: str) -> int:
+    """1-based line of the last line holding `pattern` (pathspec reports pattern indexes)."""
+    for number in range(len(lines), 0, -1):
+        if lines[number - 1].strip() == pattern:
+            return number
+    return 0

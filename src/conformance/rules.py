@@ -1,0 +1,46 @@
+"""The catalogue of structure rules: the plan line each one enforces and its default phase.
+
+The phase of every rule can be changed in the spec; the plan text is what a failure quotes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SUCCESS_CRITERIA = (
+    "All imports work correctly",
+    "FastAPI server starts without errors",
+    "Telegram bots function properly",
+    "Database migrations work",
+    "Production deployment unchanged",
+    "Clear documentation of new structure",
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    plan: str
+    phase: int
+    criterion: str | None = None
+
+
+RULES: dict[str, Rule] = {
+    rule.id: rule
+    for rule in (
+        Rule("required_dir", "Proposed Target Structure", 1, SUCCESS_CRITERIA[5]),
+        Rule("package_dir", "Phase 3.2: Add proper __init__.py files where needed", 3, SUCCESS_CRITERIA[0]),
+        Rule("move", "Files to Move/Reorganize", 1),
+        Rule("move_history", "Rollback Plan 1: All moves use `git mv` to preserve history", 1),
+        Rule("root_files", "File Organization: Too many files in backend root (20+ files)", 1),
+        Rule("root_file_count", "File Organization: Too many files in backend root (20+ files)", 1),
+        Rule("root_dirs", "Proposed Target Structure", 1, SUCCESS_CRITERIA[5]),
+        Rule("forbidden", "Phase 1.1: Move debug/test files to /scripts/debug/ or delete", 1),
+        Rule("node_only_in_workers", "Phase 2: Separate Node.js Components", 2, SUCCESS_CRITERIA[2]),
+        Rule("no_python_in_workers", "/workers/: Node.js components (separate from Python)", 2, SUCCESS_CRITERIA[2]),
+        Rule("runtime_ignored", "Phase 1.3: Add logs/ and data/ to .gitignore", 1),
+        Rule("runtime_untracked", "Clean up: logs/ directory (add to .gitignore); Logs committed to git repository", 1),
+        Rule("tracked_but_ignored", "Logs committed to git repository", 1),
+        Rule("module_package_clash", "Import Problems: Multiple files importing with inconsistent paths", 3, SUCCESS_CRITERIA[0]),
+    )
+}

@@ -1,0 +1,37 @@
+"""Debug/test files out of production code, Node.js only under workers, runtime dirs out of git."""
+
+import pytest
+
+from conformance.plugin import assert_conforms
+
+pytestmark = pytest.mark.structure
+
+
+@pytest.mark.rule("forbidden")
+def test_no_forbidden_files(forbidden_rule, structure_report):
+    assert_conforms(structure_report.result("forbidden", forbidden_rule.name))
+
+
+@pytest.mark.rule("node_only_in_workers")
+def test_node_only_in_workers(structure_report):
+    assert_conforms(structure_report.result("node_only_in_workers"))
+
+
+@pytest.mark.rule("no_python_in_workers")
+def test_no_python_in_workers(structure_report):
+    assert_conforms(structure_report.result("no_python_in_workers"))
+
+
+@pytest.mark.rule("runtime_ignored")
+def test_runtime_dir_ignored(runtime_dir, structure_report):
+    assert_conforms(structure_report.result("runtime_ignored", runtime_dir.path))
+
+
+@pytest.mark.rule("runtime_untracked")
+def test_runtime_dir_untracked(runtime_dir, structure_report):
+    assert_conforms(structure_report.result("runtime_untracked", runtime_dir.path))
+
+
+@pytest.mark.rule("tracked_but_ignored")
+def test_no_tracked_ignored_files(structure_report):
+    assert_conforms(structure_report.result("tracked_but_ignored"))

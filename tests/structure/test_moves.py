@@ -1,0 +1,17 @@
+"""The plan's "Files to Move/Reorganize", one test per file, and the rollback rule's `git mv`."""
+
+import pytest
+
+from conformance.plugin import assert_conforms
+
+pytestmark = pytest.mark.structure
+
+
+@pytest.mark.rule("move")
+def test_move(move, structure_report):
+    assert_conforms(structure_report.result("move", move.source))
+
+
+@pytest.mark.rule("move_history")
+def test_move_history(move, structure_report):
+    assert_conforms(structure_report.result("move_history", move.source))
