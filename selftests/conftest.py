@@ -43,7 +43,7 @@ def run_suite(pytester: pytest.Pytester):
         args = [str(PROJECT / "tests" / part), "-c", str(PROJECT / "pyproject.toml"),
                 "--rootdir", str(PROJECT), "-p", "no:cacheprovider", "-p", "no:randomly", *extra]
         if backend is not None:
-            args += ["--backend-root", str(backend)]
+            args += [f"--backend-root={backend}"]
         result = pytester.runpytest_inprocess(*args)
         run = SuiteRun(ret=int(result.ret), output="\n".join(result.outlines + result.errlines))
         reprec = getattr(result, "reprec", None)

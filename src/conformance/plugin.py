@@ -6,6 +6,8 @@ All check logic lives in the pure modules; this file only translates between the
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conformance.findings import CheckResult, ConformanceWarning, render_all
+from conformance.findings import CheckResult, ConformanceWarning, Finding, Skipped, render_all
 from conformance.repo import RepoError, RepoIndex, build_index
 from conformance.spec import Spec, SpecError, load_spec
 
@@ -36,9 +38,41 @@ class Context:
 
     spec: Spec
     backend: Path
+    python: str = sys.executable
     _index: RepoIndex | None = None
     _structure: Any = None
     _error: str | None = field(default=None)
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    def cached(self, key: str, build: Any) -> Any:
+        """Compute once per process: every fixture that needs the scan shares one result."""
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
+    def interpreter(self) -> Any:
+        """The backend interpreter's facts, or an InterpreterError instance when it cannot run."""
+        from conformance.imports import namespace_candidates
+        from conformance.interpreter import InterpreterError, probe
+
+        def build() -> Any:
+            try:
+                return probe(self.python, namespace_candidates(self.index()))
+            except InterpreterError as exc:
+                return exc
+
+        return self.cached("interpreter", build)
+
+    def import_scan(self) -> Any:
+        from conformance.imports import scan
+        from conformance.interpreter import InterpreterError
+
+        def build() -> Any:
+            info = self.interpreter()
+            installed = {} if isinstance(info, InterpreterError) else info.installed
+            return scan(self.index(), self.spec, installed)
+
+        return self.cached("import_scan", build)
 
     def index(self) -> RepoIndex:
         if self._error:
@@ -68,6 +102,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conformance", "backend conformance to the reorganization plan")
     group.addoption("--backend-root", metavar="PATH", default=None,
                     help="backend under test (env CONFORMANCE_BACKEND_ROOT; default: the spec's `backend`)")
+    group.addoption("--backend-python", metavar="PATH", default=None,
+                    help="interpreter of the backend's own environment, used for every check that imports or "
+                         "runs backend code (env CONFORMANCE_BACKEND_PYTHON; default: this interpreter)")
     group.addoption("--conformance-config", metavar="FILE", default=None,
                     help="TOML file with the spec, under [tool.conformance] or at top level "
                          "(env CONFORMANCE_CONFIG; default: pyproject.toml at the rootdir)")
@@ -79,16 +116,58 @@ def pytest_configure(config: pytest.Config) -> None:
     for number, text in PHASE_MARKERS.items():
         config.addinivalue_line("markers", f"phase{number}: {text}")
     config.addinivalue_line("markers", "rule(name): the structure rule a test enforces (sets its phase marker)")
-    config.stash[CONTEXT] = Context(spec=(spec := _load_spec(config)), backend=_resolve_backend(config, spec))
+    _reject_split_backend_option(config)
+    spec = _load_spec(config)
+    if spec is None:
+        return  # no spec configured: stay inert in unrelated pytest sessions
+    config.stash[CONTEXT] = Context(spec=spec, backend=_resolve_backend(config, spec), python=_resolve_python(config))
 
 
-def _load_spec(config: pytest.Config) -> Spec:
+def _reject_split_backend_option(config: pytest.Config) -> None:
+    """`--backend-root /elsewhere` makes pytest pick its rootdir from that path before any plugin
+    option is known (so it may even run the backend's own tests); demand the `=` form instead."""
+    args = [str(a) for a in config.invocation_params.args]
+    for flag, value in zip(args, args[1:]):
+        if flag != "--backend-root":
+            continue
+        path = (config.invocation_params.dir / value).resolve()
+        if path.exists() and not path.is_relative_to(config.invocation_params.dir):
+            raise pytest.UsageError(
+                f"conformance: write --backend-root={value} (with '='): given as two words, pytest takes "
+                f"{value} for a test path and looks for its configuration there")
+
+
+def _resolve_python(config: pytest.Config) -> str:
+    raw = config.getoption("backend_python") or os.environ.get("CONFORMANCE_BACKEND_PYTHON")
+    if not raw:
+        return sys.executable
+    found = shutil.which(raw) if os.sep not in raw else (raw if os.access(raw, os.X_OK) else None)
+    if not found:
+        raise pytest.UsageError(f"conformance: backend interpreter {raw} (--backend-python) is not an executable")
+    return str(Path(found).absolute())
+
+
+def _load_spec(config: pytest.Config) -> Spec | None:
+    """The explicit spec file, else the rootdir's pyproject.toml if it has [tool.conformance]."""
     raw = config.getoption("conformance_config") or os.environ.get("CONFORMANCE_CONFIG")
-    path = Path(raw).expanduser().resolve() if raw else config.rootpath / "pyproject.toml"
+    if raw:
+        path = Path(raw).expanduser()
+        path = path if path.is_absolute() else config.invocation_params.dir / path
+    else:
+        path = config.rootpath / "pyproject.toml"
+        if not _has_conformance_table(path):
+            return None
     try:
-        return load_spec(path)
+        return load_spec(path.resolve())
     except SpecError as exc:
         raise pytest.UsageError(f"conformance spec: {exc}") from None
+
+
+def _has_conformance_table(path: Path) -> bool:
+    try:
+        return "[tool.conformance" in path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
 
 
 def _resolve_backend(config: pytest.Config, spec: Spec) -> Path:
@@ -117,7 +196,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     ctx = config.stash.get(CONTEXT, None)
     if ctx is None:
         return []
-    lines = [f"conformance: backend {ctx.backend}", f"conformance: spec {ctx.spec.source}"]
+    lines = [f"conformance: backend {ctx.backend}", f"conformance: spec {ctx.spec.source}",
+             f"conformance: backend python {ctx.python}"]
     try:
         index = ctx.index()
         lines.append(f"conformance: {index.describe()}")
@@ -133,12 +213,17 @@ def _phase_mark(phase: int) -> pytest.MarkDecorator:
 
 def _spec_params(spec: Spec) -> dict[str, list[tuple[Any, str, int]]]:
     """Fixture name -> (value, test id, phase) for every spec-driven parameter."""
+    from conformance.dependencies import IDS as DEPENDENCY_IDS
+    from conformance.imports import resolution_groups
+
     return {
         "required_dir": [(d, d.path, d.phase) for d in spec.dirs if not d.runtime],
         "package_dir": [(d, d.path, spec.phase_of("package_dir")) for d in spec.dirs if d.package],
         "runtime_dir": [(d, d.path, d.phase) for d in spec.dirs if d.runtime],
         "move": [(m, m.source, m.phase) for m in spec.moves],
         "forbidden_rule": [(f, f.name, f.phase) for f in spec.forbidden],
+        "import_group": [(g, g, spec.phase_of("imports_resolve")) for g in resolution_groups(spec)],
+        "dependency_rule": [(r, r, spec.phase_of("dependencies")) for r in DEPENDENCY_IDS],
     }
 
 
@@ -166,7 +251,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def conformance_context(pytestconfig: pytest.Config) -> Context:
-    return context(pytestconfig)
+    ctx = pytestconfig.stash.get(CONTEXT, None)
+    if ctx is None:
+        pytest.fail("no conformance spec: pass --conformance-config FILE or add [tool.conformance] to "
+                    f"{pytestconfig.rootpath / 'pyproject.toml'}", pytrace=False)
+    return ctx
 
 
 @pytest.fixture(scope="session")
@@ -177,8 +266,42 @@ def structure_report(conformance_context: Context) -> Any:
         pytest.fail(f"cannot index the backend: {exc}", pytrace=False)
 
 
-def assert_conforms(result: CheckResult) -> None:
+@pytest.fixture(scope="session")
+def import_scan(conformance_context: Context) -> Any:
+    try:
+        return conformance_context.import_scan()
+    except RepoError as exc:
+        pytest.fail(f"cannot index the backend: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def backend_interpreter(conformance_context: Context) -> Any:
+    """InterpreterInfo of the backend's python; skips dependent tests when it cannot run."""
+    from conformance.interpreter import InterpreterError
+
+    info = conformance_context.interpreter()
+    if isinstance(info, InterpreterError):
+        pytest.fail(str(info), pytrace=False)
+    return info
+
+
+@pytest.fixture(scope="session")
+def dependency_report(conformance_context: Context, import_scan: Any, backend_interpreter: Any) -> Any:
+    from conformance.dependencies import check_dependencies
+
+    return conformance_context.cached("dependencies", lambda: check_dependencies(
+        conformance_context.backend, conformance_context.spec, backend_interpreter, import_scan.backend_names,
+        import_scan.repo_path))
+
+
+def assert_conforms(result: CheckResult | list[Finding] | Skipped | None) -> None:
     """Fail with every error finding, warn with the warnings, skip when the check cannot run."""
+    if result is None:
+        result = CheckResult()
+    elif isinstance(result, Skipped):
+        result = CheckResult(skipped=result)
+    elif isinstance(result, list):
+        result = CheckResult(list(result))
     for finding in result.warnings:
         warnings.warn(ConformanceWarning(finding.render()), stacklevel=2)
     if result.errors:

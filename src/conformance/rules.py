@@ -42,5 +42,15 @@ RULES: dict[str, Rule] = {
         Rule("runtime_untracked", "Clean up: logs/ directory (add to .gitignore); Logs committed to git repository", 1),
         Rule("tracked_but_ignored", "Logs committed to git repository", 1),
         Rule("module_package_clash", "Import Problems: Multiple files importing with inconsistent paths", 3, SUCCESS_CRITERIA[0]),
+        Rule("python_parses", "Phase 3.3: Test all imports work correctly", 3, SUCCESS_CRITERIA[0]),
+        Rule("imports_resolve", "Success criteria: All imports work correctly", 3, SUCCESS_CRITERIA[0]),
+        Rule("backend_prefix", "Phase 3.1: Ensure all Python imports use absolute paths from backend root", 3, SUCCESS_CRITERIA[0]),
+        Rule("relative_depth", "Import Problems: Some modules using relative imports beyond 2 levels", 3, SUCCESS_CRITERIA[0]),
+        Rule("sys_path", "Phase 3.1: Ensure all Python imports use absolute paths from backend root", 3, SUCCESS_CRITERIA[0]),
+        Rule("init_files", "Phase 3.2: Add proper __init__.py files where needed", 3, SUCCESS_CRITERIA[0]),
+        Rule("name_clash", "Import Problems: Multiple files importing with inconsistent paths", 3, SUCCESS_CRITERIA[0]),
+        Rule("dependencies", "Success criteria: All imports work correctly (third-party imports declared)", 3, SUCCESS_CRITERIA[0]),
+        Rule("importable", "Phase 3.3: Test all imports work correctly", 3, SUCCESS_CRITERIA[0]),
+        Rule("contract", "Current structure: layers (existing, well organized)", 3, SUCCESS_CRITERIA[0]),
     )
 }

@@ -58,6 +58,17 @@ class ForbiddenRule:
 
 
 @dataclass(frozen=True)
+class ImportsSpec:
+    max_relative_depth: int = 2
+    forbidden_prefixes: tuple[str, ...] = ("backend",)
+    sys_path_allowed: tuple[str, ...] = ("scripts/", "alembic/", "tests/", "**/tests/", "**/conftest.py")
+    requirements: str = "requirements.txt"
+    dependency_exclude: tuple[str, ...] = ("tests/", "**/tests/", "**/conftest.py", "workers/")
+    runtime_dependencies: tuple[str, ...] = ()
+    contracts: str | None = None
+
+
+@dataclass(frozen=True)
 class Spec:
     source: Path
     backend: Path | None
@@ -72,6 +83,8 @@ class Spec:
     moves: tuple[Move, ...] = ()
     forbidden: tuple[ForbiddenRule, ...] = ()
     phases: dict[str, int] = field(default_factory=dict)
+    imports: ImportsSpec = field(default_factory=ImportsSpec)
+    test_env: dict[str, str] = field(default_factory=dict)
 
     def phase_of(self, rule: str) -> int:
         return self.phases.get(rule, RULES[rule].phase if rule in RULES else 1)
@@ -195,6 +208,11 @@ def parse_spec(data: Any, source: Path, keypath: str) -> Spec:
     moves = _parse_moves(top.take("moves", list, []), top.child("moves"), source)
     forbidden = _parse_forbidden(top.take("forbidden", list, []), top.child("forbidden"), source)
 
+    imports = _parse_imports(top.take("imports", dict, {}), top.child("imports"), source)
+    env_table = _Table(top.take("test_env", dict, {}), top.child("test_env"), source)
+    test_env = {}
+    for key in env_table.data:
+        test_env[key] = env_table.take(key, str)
     phases_table = _Table(top.take("phases", dict, {}), top.child("phases"), source)
     phases = {"root_files": root_phase, "root_file_count": root_phase}
     for rule in sorted(RULES):
@@ -218,7 +236,28 @@ def parse_spec(data: Any, source: Path, keypath: str) -> Spec:
         moves=moves,
         forbidden=forbidden,
         phases=phases,
+        imports=imports,
+        test_env=test_env,
     )
+
+
+def _parse_imports(data: dict[str, Any], keypath: str, source: Path) -> ImportsSpec:
+    table = _Table(data, keypath, source)
+    default = ImportsSpec()
+    depth = table.take("max_relative_depth", int, default.max_relative_depth)
+    if depth < 0:
+        raise table.error("must be 0 or more", "max_relative_depth")
+    prefixes = tuple(p.rstrip(".") for p in table.take_str_list("forbidden_prefixes", default.forbidden_prefixes))
+    allowed = table.take_str_list("sys_path_allowed", default.sys_path_allowed)
+    _check_patterns(allowed, table, "sys_path_allowed")
+    requirements = table.take_path("requirements", default.requirements) or default.requirements
+    dependency_exclude = table.take_str_list("dependency_exclude", default.dependency_exclude)
+    _check_patterns(dependency_exclude, table, "dependency_exclude")
+    runtime_dependencies = table.take_str_list("runtime_dependencies")
+    contracts = table.take("contracts", str, None)
+    table.reject_unknown()
+    return ImportsSpec(depth, prefixes, allowed, requirements, dependency_exclude, runtime_dependencies,
+                       (source.parent / contracts).as_posix() if contracts else None)
 
 
 def _parse_dirs(data: dict[str, Any], keypath: str, source: Path) -> tuple[DirRule, ...]:

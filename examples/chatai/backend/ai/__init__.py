@@ -1,0 +1,1 @@
+"""AI layer: provider interface, prompt building and token budgeting."""

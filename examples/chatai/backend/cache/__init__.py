@@ -1,0 +1,1 @@
+"""Key/value cache: Redis when configured and reachable, otherwise in-process memory."""

@@ -1,0 +1,1 @@
+"""Application core: settings, admin auth and HTTP middleware shared by every layer."""

@@ -1,0 +1,1 @@
+"""Persistence layer: SQLAlchemy models, engine/session factory and CRUD helpers."""

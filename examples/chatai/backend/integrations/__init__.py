@@ -1,0 +1,1 @@
+"""Adapters to external systems: Telegram update formats and outgoing email."""

@@ -1,0 +1,1 @@
+"""Observability: in-process metrics, logging setup and health checks."""

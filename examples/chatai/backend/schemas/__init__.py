@@ -1,0 +1,1 @@
+"""Pydantic request/response models that define the public API contract."""

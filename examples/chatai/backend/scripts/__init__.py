@@ -1,0 +1,1 @@
+"""Management scripts, run from the backend root as `python -m scripts.<group>.<name>`."""

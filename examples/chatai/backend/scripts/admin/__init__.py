@@ -1,0 +1,1 @@
+"""Administrative tools for user accounts."""

@@ -1,0 +1,1 @@
+"""Maintenance and debugging tools for operators."""

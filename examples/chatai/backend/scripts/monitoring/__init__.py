@@ -1,0 +1,1 @@
+"""Monitoring probes usable from cron or container health checks."""

@@ -1,0 +1,1 @@
+"""Business logic: the use cases the API routes and scripts call."""

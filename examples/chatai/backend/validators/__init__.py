@@ -1,0 +1,1 @@
+"""Input validation rules shared by the API schemas and the Telegram integration."""
