@@ -1,0 +1,380 @@
+"""Static import checks: every backend import resolves, and imports follow the plan's style.
+
+The backend root is the import root (the plan: "absolute paths from backend root"). Every
+.py file is parsed once; imports anywhere (functions, TYPE_CHECKING, try blocks) are resolved
+against the files on disk, so a lazy import left behind by a move fails here even though no
+import-time check would execute it.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from conformance.findings import Finding
+from conformance.pysource import ImportStmt, ParsedSource, parse_source
+from conformance.repo import RepoIndex
+from conformance.spec import Spec
+
+PLAN_RESOLVE = "Success criteria: All imports work correctly"
+PLAN_ABSOLUTE = "Phase 3.1: Ensure all Python imports use absolute paths from backend root"
+PLAN_RELATIVE = "Import Problems: Some modules using relative imports beyond 2 levels"
+PLAN_INIT = "Phase 3.2: Add proper __init__.py files where needed"
+PLAN_CLASH = "Import Problems: Multiple files importing with inconsistent paths"
+PLAN_PARSE = "Phase 3.3: Test all imports work correctly"
+
+
+@dataclass
+class ModuleTable:
+    """Dotted module names of the backend and the files behind them."""
+
+    files: dict[str, str] = field(default_factory=dict)  # module -> backend-relative file
+    packages: set[str] = field(default_factory=set)  # modules that are regular packages
+    namespaces: set[str] = field(default_factory=set)  # dirs importable as namespace packages
+
+    def kind(self, module: str) -> str | None:
+        if module in self.packages:
+            return "package"
+        if module in self.files:
+            return "module"
+        if module in self.namespaces:
+            return "namespace"
+        return None
+
+    @property
+    def top_level(self) -> set[str]:
+        return {m.split(".")[0] for m in (*self.files, *self.namespaces)}
+
+
+def module_name(rel: str) -> str | None:
+    """`api/chat.py` -> `api.chat`; None when a path part is not an identifier."""
+    parts = rel[:-3].split("/")
+    if parts[-1] == "__init__":
+        parts.pop()
+    if not parts or not all(p.isidentifier() for p in parts):
+        return None
+    return ".".join(parts)
+
+
+def build_table(python_files: list[str]) -> ModuleTable:
+    table = ModuleTable()
+    dirs_with_python: set[str] = set()
+    for rel in python_files:
+        name = module_name(rel)
+        if name is None:
+            continue
+        table.files[name] = rel
+        if rel.endswith("/__init__.py"):
+            table.packages.add(name)
+        parent = name.rpartition(".")[0]
+        while parent:
+            dirs_with_python.add(parent)
+            parent = parent.rpartition(".")[0]
+    table.namespaces = {d for d in dirs_with_python if d not in table.packages}
+    return table
+
+
+@dataclass
+class ImportScan:
+    """All parsed Python files of the backend, with the module table and checks over them."""
+
+    index: RepoIndex
+    spec: Spec
+    sources: dict[str, ParsedSource]  # backend-relative path -> parsed
+    table: ModuleTable
+    backend_names: set[str]  # top-level names that resolve to the backend
+    external_shadowed: set[str] = field(default_factory=set)
+
+    def repo_path(self, rel: str) -> str:
+        return self.index.rel(rel)
+
+
+def python_files(index: RepoIndex) -> list[str]:
+    files = []
+    for path in index.backend_files():
+        rel = index.backend_rel(path)
+        if rel and rel.endswith(".py") and "node_modules/" not in f"/{rel}":
+            files.append(rel)
+    return files
+
+
+def scan(index: RepoIndex, spec: Spec, installed: dict[str, bool] | None = None) -> ImportScan:
+    """Parse every backend .py file once. `installed` says which top-level names are importable
+    from the backend interpreter's site-packages: a backend namespace dir (no __init__.py) of
+    such a name, e.g. `alembic/`, never shadows the installed package."""
+    files = python_files(index)
+    sources: dict[str, ParsedSource] = {}
+    for rel in files:
+        try:
+            data = (index.backend / rel).read_bytes()
+        except OSError as exc:
+            sources[rel] = ParsedSource(rel, error=f"cannot be read: {exc.strerror}")
+            continue
+        sources[rel] = parse_source(rel, data)
+    table = build_table(files)
+    installed = installed or {}
+    backend_names = set()
+    shadowed = set()
+    for name in table.top_level:
+        if table.kind(name) == "namespace" and installed.get(name):
+            shadowed.add(name)
+        else:
+            backend_names.add(name)
+    return ImportScan(index, spec, sources, table, backend_names, shadowed)
+
+
+def namespace_candidates(index: RepoIndex) -> list[str]:
+    """Top-level backend names to ask the interpreter about (namespace dirs and modules)."""
+    return sorted(build_table(python_files(index)).top_level)
+
+
+# -- resolution -----------------------------------------------------------------------------
+
+
+def absolute_target(scan_: ImportScan, rel: str, stmt: ImportStmt) -> tuple[str | None, str | None]:
+    """The absolute module an import names, or (None, reason) when a relative import cannot resolve."""
+    if stmt.level == 0:
+        return stmt.module, None
+    own = module_name(rel)
+    if own is None:
+        return None, "is a relative import in a file that is not inside an importable package"
+    parts = own.split(".")
+    package = parts if rel.endswith("__init__.py") else parts[:-1]
+    if stmt.level - 1 > len(package) - 1 or not package:
+        return None, f"goes {stmt.level} levels up from {own}, beyond the top-level package"
+    base = package[: len(package) - (stmt.level - 1)]
+    target = ".".join(base + ([stmt.module] if stmt.module else []))
+    return target, None
+
+
+def _file_of(scan_: ImportScan, module: str) -> str:
+    kind = scan_.table.kind(module)
+    path = module.replace(".", "/")
+    return {"package": f"{path}/__init__.py", "module": f"{path}.py"}.get(kind or "", f"{path}/")
+
+
+def check_resolution(scan_: ImportScan) -> dict[str, list[Finding]]:
+    """Findings of unresolved backend imports, grouped by the file's top-level directory."""
+    grouped: dict[str, list[Finding]] = defaultdict(list)
+    for rel, source in sorted(scan_.sources.items()):
+        if source.error:
+            continue
+        for stmt in source.imports:
+            problem = _resolve(scan_, rel, stmt)
+            if problem is None:
+                continue
+            reason, fix = problem
+            grouped[group_of(scan_.spec, rel)].append(_import_finding(scan_, rel, stmt, reason, fix))
+    return grouped
+
+
+def _import_finding(scan_: ImportScan, rel: str, stmt: ImportStmt, reason: str, fix: str) -> Finding:
+    where = " (lazy: inside a function, so no import-time check runs it)" if stmt.lazy else ""
+    if stmt.type_checking:
+        where = " (under TYPE_CHECKING)"
+    severity = "warning" if stmt.guarded else "error"
+    if stmt.guarded:
+        reason += "; it sits in try/except ImportError, so the code silently takes the fallback"
+    return Finding(rule="imports_resolve", path=scan_.repo_path(rel), line=stmt.line,
+                   message=f"`{stmt.text}`{where}: {reason}", fix=fix, severity=severity,  # type: ignore[arg-type]
+                   plan=PLAN_RESOLVE, phase=scan_.spec.phase_of("imports_resolve"))
+
+
+def _resolve(scan_: ImportScan, rel: str, stmt: ImportStmt) -> tuple[str, str] | None:
+    target, reason = absolute_target(scan_, rel, stmt)
+    if target is None:
+        return reason or "cannot be resolved", "use an absolute import from the backend root"
+    if not target:
+        return None
+    if stmt.level == 0 and target.split(".")[0] not in scan_.backend_names:
+        return None  # stdlib or third party: the declared-dependency check owns it
+    parts = target.split(".")
+    for depth in range(1, len(parts) + 1):
+        prefix = ".".join(parts[:depth])
+        if scan_.table.kind(prefix) is None:
+            path = prefix.replace(".", "/")
+            return (f"no module {path}.py (nor package {path}/) in the backend",
+                    _moved_module_hint(scan_, prefix, stmt))
+    if not stmt.is_from:
+        return None
+    missing = [n for n in stmt.names if n != "*" and not _has_name(scan_, target, n)]
+    if not missing:
+        return None
+    where = _file_of(scan_, target)
+    noun = "name" if len(missing) == 1 else "names"
+    return (f"{noun} {', '.join(missing)} not defined in {where}",
+            _moved_name_hint(scan_, target, missing, stmt))
+
+
+def _has_name(scan_: ImportScan, module: str, name: str) -> bool:
+    if scan_.table.kind(f"{module}.{name}") is not None:
+        return True
+    kind = scan_.table.kind(module)
+    if kind == "namespace":
+        return False
+    source = scan_.sources.get(_file_of(scan_, module))
+    if source is None or source.error:
+        return True  # cannot tell; the parse check reports the broken file
+    return name in source.bound or source.dynamic
+
+
+def _moved_module_hint(scan_: ImportScan, missing: str, stmt: ImportStmt) -> str:
+    leaf = missing.rsplit(".", 1)[-1]
+    candidates = sorted(m for m in (*scan_.table.files, *scan_.table.namespaces)
+                        if m.rsplit(".", 1)[-1] == leaf and m != missing)
+    if candidates:
+        shown = ", ".join(f"{c} ({_file_of(scan_, c)})" for c in candidates[:3])
+        return f"did it move? {leaf} exists as {shown}: import it from there"
+    return "fix the module path, or restore the module"
+
+
+def _moved_name_hint(scan_: ImportScan, module: str, names: list[str], stmt: ImportStmt) -> str:
+    hints = []
+    for name in names:
+        owners = sorted(m for m, f in scan_.table.files.items()
+                        if m != module and name in (scan_.sources.get(f) or ParsedSource(f)).defined)
+        if owners:
+            hints.append(f"{name} is defined in {_file_of(scan_, owners[0])}: from {owners[0]} import {name}")
+    if hints:
+        return "; ".join(hints)
+    return f"define or re-export {', '.join(names)} in {_file_of(scan_, module)}, or fix the import"
+
+
+def group_of(spec: Spec, rel: str) -> str:
+    """The test id a file's import findings belong to: its top-level spec dir, root or other."""
+    if "/" not in rel:
+        return "root"
+    top = rel.split("/")[0]
+    return top if top in resolution_groups(spec) else "other"
+
+
+def resolution_groups(spec: Spec) -> list[str]:
+    workers = spec.workers.split("/")[0]
+    tops = [d.path.split("/")[0] for d in spec.dirs if not d.runtime and not d.path.startswith("//")]
+    ordered = list(dict.fromkeys(t for t in tops if t != workers))
+    return [*ordered, "root", "other"]
+
+
+# -- parse errors and style -------------------------------------------------------------------
+
+
+def check_parse(scan_: ImportScan) -> list[Finding]:
+    return [
+        Finding(rule="python_parses", path=scan_.repo_path(rel), line=source.error_line,
+                message=source.error or "", plan=PLAN_PARSE, phase=scan_.spec.phase_of("python_parses"),
+                fix="fix the file so Python can compile it (python -m py_compile FILE shows the error)")
+        for rel, source in sorted(scan_.sources.items()) if source.error
+    ]
+
+
+def _production(spec: Spec, rel: str, extra: tuple[str, ...] = ()) -> bool:
+    import pathspec
+
+    patterns = pathspec.GitIgnoreSpec.from_lines([*spec.non_production, *extra])
+    return not patterns.match_file(rel)
+
+
+def check_backend_prefix(scan_: ImportScan) -> list[Finding]:
+    prefixes = scan_.spec.imports.forbidden_prefixes
+    findings = []
+    for rel, source in sorted(scan_.sources.items()):
+        for stmt in source.imports:
+            first = stmt.module.split(".")[0] if stmt.level == 0 else ""
+            if first in prefixes:
+                fixed = stmt.text.replace(f"{first}.", "", 1)
+                findings.append(Finding(
+                    rule="backend_prefix", path=scan_.repo_path(rel), line=stmt.line,
+                    message=f"`{stmt.text}` imports through the `{first}.` prefix; the backend root is the "
+                            "import root, so this only works when the parent directory is on sys.path",
+                    fix=f"{fixed}", plan=PLAN_ABSOLUTE, phase=scan_.spec.phase_of("backend_prefix")))
+    return findings
+
+
+def check_relative_depth(scan_: ImportScan) -> list[Finding]:
+    limit = scan_.spec.imports.max_relative_depth
+    findings = []
+    for rel, source in sorted(scan_.sources.items()):
+        for stmt in source.imports:
+            if stmt.level <= limit:
+                continue
+            target, _ = absolute_target(scan_, rel, stmt)
+            fix = (f"from {target} import {', '.join(stmt.names)}" if target and stmt.names
+                   else "use an absolute import from the backend root")
+            findings.append(Finding(
+                rule="relative_depth", path=scan_.repo_path(rel), line=stmt.line,
+                message=f"`{stmt.text}` goes {stmt.level} levels up; the plan allows at most {limit}",
+                fix=fix, plan=PLAN_RELATIVE, phase=scan_.spec.phase_of("relative_depth")))
+    return findings
+
+
+def check_sys_path(scan_: ImportScan) -> list[Finding]:
+    allowed = scan_.spec.imports.sys_path_allowed
+    findings = []
+    for rel, source in sorted(scan_.sources.items()):
+        if not _production(scan_.spec, rel, allowed) or rel.split("/")[0] in allowed:
+            continue
+        for line, text in source.sys_path_edits:
+            findings.append(Finding(
+                rule="sys_path", path=scan_.repo_path(rel), line=line,
+                message=f"`{text}` changes sys.path in production code: imports then depend on who "
+                        "imported this module first",
+                fix="remove it and import absolutely from the backend root (run tools as "
+                    "`python -m scripts.admin.tool` from the backend root)",
+                plan=PLAN_ABSOLUTE, phase=scan_.spec.phase_of("sys_path")))
+    return findings
+
+
+def check_init_files(scan_: ImportScan) -> list[Finding]:
+    """Directories holding Python files inside production packages without __init__.py.
+
+    Top-level dirs of the spec are left to the structure check test_package_dir."""
+    spec_packages = {d.path for d in scan_.spec.dirs if d.package}
+    dirs: set[str] = set()
+    for rel in scan_.sources:
+        parent = posixpath.dirname(rel)
+        while parent:
+            dirs.add(parent)
+            parent = posixpath.dirname(parent)
+    findings = []
+    git = scan_.index.is_git
+    for directory in sorted(dirs):
+        if directory in spec_packages or not _production(scan_.spec, directory + "/"):
+            continue
+        if not any(r.startswith(directory + "/") and r.endswith(".py") for r in scan_.sources):
+            continue
+        if f"{directory}/__init__.py" in scan_.sources:
+            continue
+        if "/" not in directory and directory not in spec_packages and not _top_is_package(scan_, directory):
+            continue  # an unplanned top-level dir: test_root_dirs reports it
+        init = scan_.repo_path(f"{directory}/__init__.py")
+        findings.append(Finding(
+            rule="init_files", path=scan_.repo_path(directory) + "/",
+            message="holds Python files but no __init__.py, inside a production package",
+            fix=f"touch {init}" + (f" && git add {init}" if git else ""),
+            plan=PLAN_INIT, phase=scan_.spec.phase_of("init_files")))
+    return findings
+
+
+def _top_is_package(scan_: ImportScan, directory: str) -> bool:
+    return f"{directory}/__init__.py" in scan_.sources
+
+
+def check_shadowing(scan_: ImportScan, stdlib: frozenset[str], installed: dict[str, bool]) -> list[Finding]:
+    """Backend top-level modules named like a stdlib or installed module hide it for the whole app."""
+    findings = []
+    for name in sorted(scan_.backend_names):
+        kind = scan_.table.kind(name)
+        if kind == "namespace":
+            continue
+        other = "the standard library module" if name in stdlib else (
+            "the installed package" if installed.get(name) else None)
+        if other is None:
+            continue
+        findings.append(Finding(
+            rule="name_clash", path=scan_.repo_path(_file_of(scan_, name)),
+            message=f"shadows {other} `{name}`: with the backend root first on sys.path, every "
+                    f"`import {name}` in the app and its libraries gets this one",
+            fix=f"rename it (e.g. git mv {scan_.repo_path(_file_of(scan_, name))} ...) and update its imports",
+            plan=PLAN_CLASH, phase=scan_.spec.phase_of("name_clash")))
+    return findings

@@ -1,0 +1,254 @@
+"""Parse one Python file into what the import checks need: imports, bound names, sys.path edits.
+
+Each file is parsed once per session; the result is plain data so it can be cached and
+compared without keeping ASTs alive. Bad input (syntax errors, invalid UTF-8, NUL bytes)
+becomes `error`, never an exception.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import tokenize
+from dataclasses import dataclass, field
+
+IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
+
+
+@dataclass(frozen=True)
+class ImportStmt:
+    """One import statement (one per imported module for `import a, b`)."""
+
+    line: int
+    text: str
+    module: str  # as written, without dots ("" for `from . import x`)
+    level: int  # number of leading dots
+    names: tuple[str, ...] = ()  # for `from m import a, b`; empty for `import m`
+    is_from: bool = False
+    lazy: bool = False  # inside a function or method: runs only when called
+    guarded: bool = False  # inside try/except ImportError: has a runtime fallback
+    type_checking: bool = False
+
+
+@dataclass
+class ParsedSource:
+    path: str
+    imports: list[ImportStmt] = field(default_factory=list)
+    bound: frozenset[str] = frozenset()  # names bound at module level
+    defined: frozenset[str] = frozenset()  # functions and classes defined at module level
+    dynamic: bool = False  # module __getattr__ or star import: bound names cannot be known
+    sys_path_edits: list[tuple[int, str]] = field(default_factory=list)
+    error: str | None = None
+    error_line: int | None = None
+
+
+def parse_source(path: str, data: bytes) -> ParsedSource:
+    """Parse `data` (the bytes of `path`); syntax and encoding problems land in `error`."""
+    result = ParsedSource(path)
+    try:
+        text = decode_source(data)
+    except UnicodeDecodeError as exc:
+        encoding = exc.encoding
+        result.error = f"is not valid {encoding.upper()} (byte 0x{data[exc.start]:02x}); Python refuses to import it"
+        result.error_line = data[: exc.start].count(b"\n") + 1
+        return result
+    except SyntaxError as exc:  # unknown encoding in the coding cookie
+        result.error, result.error_line = f"declares an unusable encoding: {exc.msg}", exc.lineno
+        return result
+    if "\0" in text:
+        result.error = "contains NUL bytes; Python refuses to import it"
+        result.error_line = text[: text.index("\0")].count("\n") + 1
+        return result
+    try:
+        tree = ast.parse(text, filename=path)
+    except SyntaxError as exc:
+        result.error = _syntax_message(exc)
+        result.error_line = exc.lineno
+        return result
+    except ValueError as exc:  # NUL bytes on some Python versions
+        result.error, result.error_line = f"cannot be parsed: {exc}", None
+        return result
+    lines = text.splitlines()
+    visitor = _ImportVisitor(lines)
+    visitor.visit(tree)
+    result.imports = visitor.imports
+    result.sys_path_edits = visitor.sys_path_edits
+    bound, defined, dynamic = _module_bindings(tree.body)
+    result.bound, result.defined, result.dynamic = frozenset(bound), frozenset(defined), dynamic
+    return result
+
+
+def decode_source(data: bytes) -> str:
+    """Decode like the import system: BOM or coding cookie, else strict UTF-8."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError:
+        data.decode("utf-8")  # undecodable first lines: raise the precise UnicodeDecodeError
+        raise
+    text = data.decode(encoding)
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def _syntax_message(exc: SyntaxError) -> str:
+    text = exc.msg
+    if "utf-8" in text.lower() or "decode" in text.lower() or "unicode" in text.lower():
+        return f"is not valid UTF-8 and declares no other encoding ({text})"
+    return f"has a syntax error: {text}"
+
+
+def statement_text(lines: list[str], node: ast.stmt) -> str:
+    start, end = node.lineno - 1, (node.end_lineno or node.lineno)
+    text = " ".join(line.strip() for line in lines[start:end])
+    text = " ".join(text.replace("( ", "(").replace(" )", ")").split())
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+class _ImportVisitor(ast.NodeVisitor):
+    """Collects every import anywhere in the file, with the context it runs in."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+        self.imports: list[ImportStmt] = []
+        self.sys_path_edits: list[tuple[int, str]] = []
+        self.function_depth = 0
+        self.guard_depth = 0
+        self.type_checking_depth = 0
+
+    def _context(self) -> dict[str, bool]:
+        return dict(lazy=self.function_depth > 0, guarded=self.guard_depth > 0,
+                    type_checking=self.type_checking_depth > 0)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        text = statement_text(self.lines, node)
+        for alias in node.names:
+            self.imports.append(ImportStmt(node.lineno, text, alias.name, 0, **self._context()))
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        self.imports.append(ImportStmt(
+            node.lineno, statement_text(self.lines, node), node.module or "", node.level,
+            tuple(a.name for a in node.names), is_from=True, **self._context()))
+
+    def _visit_function(self, node: ast.AST) -> None:
+        self.function_depth += 1
+        self.generic_visit(node)
+        self.function_depth -= 1
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _visit_function
+
+    def visit_Try(self, node: ast.Try) -> None:
+        guarded = any(_catches_import_error(h) for h in node.handlers)
+        self.guard_depth += guarded
+        for stmt in node.body:
+            self.visit(stmt)
+        self.guard_depth -= guarded
+        for part in (*node.handlers, *node.orelse, *node.finalbody):
+            self.visit(part)
+
+    visit_TryStar = visit_Try
+
+    def visit_If(self, node: ast.If) -> None:
+        checking = _is_type_checking(node.test)
+        self.visit(node.test)
+        self.type_checking_depth += checking
+        for stmt in node.body:
+            self.visit(stmt)
+        self.type_checking_depth -= checking
+        for stmt in node.orelse:
+            self.visit(stmt)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        if isinstance(func, ast.Attribute) and (
+            (_is_sys_path(func.value) and func.attr in {"insert", "append", "extend", "remove"})
+            or (isinstance(func.value, ast.Name) and func.value.id == "site" and func.attr == "addsitedir")
+        ):
+            self.sys_path_edits.append((node.lineno, statement_text(self.lines, node)))  # type: ignore[arg-type]
+        self.generic_visit(node)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        if any(_is_sys_path(t) or (isinstance(t, ast.Subscript) and _is_sys_path(t.value)) for t in node.targets):
+            self.sys_path_edits.append((node.lineno, statement_text(self.lines, node)))
+        self.generic_visit(node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        if _is_sys_path(node.target):
+            self.sys_path_edits.append((node.lineno, statement_text(self.lines, node)))
+        self.generic_visit(node)
+
+
+def _is_sys_path(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Attribute) and node.attr == "path"
+            and isinstance(node.value, ast.Name) and node.value.id == "sys")
+
+
+def _catches_import_error(handler: ast.ExceptHandler) -> bool:
+    if handler.type is None:
+        return True
+    types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    for item in types:
+        name = item.attr if isinstance(item, ast.Attribute) else getattr(item, "id", "")
+        if name in IMPORT_ERRORS:
+            return True
+    return False
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    if isinstance(test, ast.Name):
+        return test.id == "TYPE_CHECKING"
+    return isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+
+
+def _module_bindings(body: list[ast.stmt]) -> tuple[set[str], set[str], bool]:
+    """Names bound at module level (through if/try/with/for blocks, not into defs)."""
+    bound: set[str] = set()
+    defined: set[str] = set()
+    dynamic = False
+    pending = list(body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+            defined.add(node.name)
+            dynamic |= node.name == "__getattr__" and not isinstance(node, ast.ClassDef)
+        elif isinstance(node, ast.Import):
+            bound.update((a.asname or a.name.split(".")[0]) for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if alias.name == "*":
+                    dynamic = True
+                else:
+                    bound.add(alias.asname or alias.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                names = _target_names(target)
+                bound.update(names)
+                defined.update(names)
+        else:
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.stmt):
+                    pending.append(child)
+                elif isinstance(child, (ast.ExceptHandler, ast.match_case)):
+                    pending.extend(child.body)
+                    if isinstance(child, ast.ExceptHandler) and child.name:
+                        bound.add(child.name)
+            if isinstance(node, (ast.For, ast.AsyncFor)):
+                bound.update(_target_names(node.target))
+            elif isinstance(node, (ast.With, ast.AsyncWith)):
+                for item in node.items:
+                    if item.optional_vars is not None:
+                        bound.update(_target_names(item.optional_vars))
+        for sub in ast.walk(node) if isinstance(node, (ast.Assign, ast.Expr, ast.If)) else ():
+            if isinstance(sub, ast.NamedExpr) and isinstance(sub.target, ast.Name):
+                bound.add(sub.target.id)
+    return bound, defined, dynamic
+
+
+def _target_names(target: ast.AST) -> set[str]:
+    if isinstance(target, ast.Name):
+        return {target.id}
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return {name for element in target.elts for name in _target_names(element)}
+    if isinstance(target, ast.Starred):
+        return _target_names(target.value)
+    return set()

@@ -1,0 +1,44 @@
+"""Imports checked statically: every backend import resolves (lazy ones too), and import style."""
+
+import pytest
+
+from conformance import imports
+from conformance.plugin import assert_conforms
+
+pytestmark = pytest.mark.imports
+
+
+@pytest.mark.rule("python_parses")
+def test_python_files_parse(import_scan):
+    assert_conforms(imports.check_parse(import_scan))
+
+
+@pytest.mark.rule("imports_resolve")
+def test_imports_resolve(import_group, import_scan, conformance_context):
+    grouped = conformance_context.cached("resolution", lambda: imports.check_resolution(import_scan))
+    assert_conforms(grouped.get(import_group, []))
+
+
+@pytest.mark.rule("backend_prefix")
+def test_no_backend_prefix(import_scan):
+    assert_conforms(imports.check_backend_prefix(import_scan))
+
+
+@pytest.mark.rule("relative_depth")
+def test_relative_import_depth(import_scan):
+    assert_conforms(imports.check_relative_depth(import_scan))
+
+
+@pytest.mark.rule("sys_path")
+def test_no_sys_path_changes(import_scan):
+    assert_conforms(imports.check_sys_path(import_scan))
+
+
+@pytest.mark.rule("init_files")
+def test_init_files(import_scan):
+    assert_conforms(imports.check_init_files(import_scan))
+
+
+@pytest.mark.rule("name_clash")
+def test_no_shadowed_modules(import_scan, backend_interpreter):
+    assert_conforms(imports.check_shadowing(import_scan, backend_interpreter.stdlib, backend_interpreter.installed))
