@@ -120,6 +120,15 @@ def test_single_violation(case: Case, tmp_path, backend_files, run_suite):
         assert fragment in run.messages[case.failing], f"{fragment!r} not in:\n{run.messages[case.failing]}"
 
 
+def test_module_raising_at_import_fails_importability(tmp_path, backend_files, run_suite):
+    files = {**backend_files, "backend/services/boom.py": "raise RuntimeError('settings missing')\n"}
+    make_repo(tmp_path / "repo", files)
+    run = run_suite(tmp_path / "repo" / "backend", part="imports")
+    assert run.failed == {"test_importable[services]"}, run.output
+    assert "backend/services/boom.py (services.boom) raises while being imported: RuntimeError: settings missing" \
+        in run.messages["test_importable[services]"]
+
+
 def test_guarded_import_is_a_warning(tmp_path, backend_files, run_suite):
     guarded = "try:\n    from cache.redis_backend import RedisCache\nexcept ImportError:\n    RedisCache = None\n"
     make_repo(tmp_path / "repo", {**backend_files, "backend/cache/__init__.py": guarded})
@@ -132,7 +141,7 @@ def test_star_import_and_module_getattr_cannot_tell(tmp_path, backend_files, run
     files = {**backend_files,
              "backend/utils/__init__.py": "from utils.text import *\n",
              "backend/utils/text.py": "def slug(x):\n    return x\n",
-             "backend/schemas/__init__.py": "def __getattr__(name):\n    raise AttributeError(name)\n",
+             "backend/schemas/__init__.py": "def __getattr__(name):\n    return name\n",
              "backend/api/uses.py": "from utils import slug\nfrom schemas import UserOut\n"}
     make_repo(tmp_path / "repo", files)
     assert run_suite(tmp_path / "repo" / "backend", part="imports").failed == set()

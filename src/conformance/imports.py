@@ -275,6 +275,62 @@ def _production(spec: Spec, rel: str, extra: tuple[str, ...] = ()) -> bool:
     return not patterns.match_file(rel)
 
 
+def is_production(spec: Spec, rel: str) -> bool:
+    return _production(spec, rel)
+
+
+def importable_groups(spec: Spec) -> list[str]:
+    """Importability items: the top-level package dirs of the spec, root modules, the rest."""
+    tops = [d.path for d in spec.dirs if d.package and "/" not in d.path and not d.path.startswith("//")]
+    return [*dict.fromkeys(tops), "root", "other"]
+
+
+def static_error_files(scan_: ImportScan) -> set[str]:
+    """Backend-relative files the static checks already fail: an import failure there is the same
+    violation seen twice, so the importability check leaves it to them."""
+    findings = [*check_parse(scan_), *check_backend_prefix(scan_),
+                *(f for group in check_resolution(scan_).values() for f in group)]
+    return {_backend_rel(scan_, f.path) for f in findings if f.severity == "error"}
+
+
+def _backend_rel(scan_: ImportScan, repo_path: str) -> str:
+    return scan_.index.backend_rel(repo_path) or repo_path
+
+
+def importability_results(scan_: ImportScan, report: object, claimed: set[str] = frozenset()) -> dict[str, object]:
+    """Map an ImportabilityReport to one CheckResult per importability group. Import errors in
+    `claimed` files (already failed by a static check) are not reported again."""
+    from conformance.findings import CheckResult, Skipped
+
+    groups = importable_groups(scan_.spec)
+    error = getattr(report, "error", None)
+    if error and not getattr(report, "checked", None):
+        return {g: CheckResult(skipped=Skipped(f"importability not checked: {error}")) for g in groups}
+    results: dict[str, object] = {g: CheckResult() for g in groups}
+    for rel, failure in sorted(getattr(report, "failures", {}).items()):
+        if rel in claimed and ("ImportError" in failure.error or "ModuleNotFoundError" in failure.error
+                               or "SyntaxError" in failure.error):
+            continue
+        top = rel.split("/")[0] if "/" in rel else "root"
+        group = top if top in groups else "other"
+        if failure.missing_dependency:
+            reason = (f"cannot be imported: it needs `{failure.missing_dependency}`, which is not installed in "
+                      f"the backend interpreter ({failure.error})")
+            fix = f"install it into the backend's environment (and declare it in {scan_.spec.imports.requirements})"
+        else:
+            reason = f"raises while being imported: {failure.error}"
+            fix = f"python -c 'import {failure.module}' from the backend root shows the full traceback"
+        results[group].findings.append(Finding(  # type: ignore[attr-defined]
+            rule="importable", path=scan_.repo_path(rel), message=f"({failure.module}) {reason}", fix=fix,
+            plan=PLAN_PARSE, phase=scan_.spec.phase_of("importable")))
+    if error:
+        for group in groups:
+            results[group].findings.append(Finding(  # type: ignore[attr-defined]
+                rule="importable", path=scan_.index.prefix or ".", message=f"import check incomplete: {error}",
+                fix="see the message", plan=PLAN_PARSE, phase=scan_.spec.phase_of("importable")))
+    return results
+
+
 def check_backend_prefix(scan_: ImportScan) -> list[Finding]:
     prefixes = scan_.spec.imports.forbidden_prefixes
     findings = []

@@ -39,6 +39,7 @@ class Context:
     spec: Spec
     backend: Path
     python: str = sys.executable
+    database_url: str | None = None
     _index: RepoIndex | None = None
     _structure: Any = None
     _error: str | None = field(default=None)
@@ -105,6 +106,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--backend-python", metavar="PATH", default=None,
                     help="interpreter of the backend's own environment, used for every check that imports or "
                          "runs backend code (env CONFORMANCE_BACKEND_PYTHON; default: this interpreter)")
+    group.addoption("--database-url", metavar="URL", default=None,
+                    help="run the migration and startup checks on this database instead of a throwaway "
+                         "SQLite file (env CONFORMANCE_DATABASE_URL); loopback hosts only unless --allow-remote-db")
+    group.addoption("--allow-remote-db", action="store_true", default=False,
+                    help="accept a --database-url whose host is not on this machine")
     group.addoption("--conformance-config", metavar="FILE", default=None,
                     help="TOML file with the spec, under [tool.conformance] or at top level "
                          "(env CONFORMANCE_CONFIG; default: pyproject.toml at the rootdir)")
@@ -120,7 +126,21 @@ def pytest_configure(config: pytest.Config) -> None:
     spec = _load_spec(config)
     if spec is None:
         return  # no spec configured: stay inert in unrelated pytest sessions
-    config.stash[CONTEXT] = Context(spec=spec, backend=_resolve_backend(config, spec), python=_resolve_python(config))
+    config.stash[CONTEXT] = Context(spec=spec, backend=_resolve_backend(config, spec), python=_resolve_python(config),
+                                    database_url=_resolve_database_url(config))
+
+
+def _resolve_database_url(config: pytest.Config) -> str | None:
+    """An explicit database for migrations/startup; refuse non-loopback hosts unless allowed."""
+    from conformance.dburl import DatabaseUrlError, check_database_url
+
+    raw = config.getoption("database_url") or os.environ.get("CONFORMANCE_DATABASE_URL")
+    if not raw:
+        return None
+    try:
+        return check_database_url(raw, allow_remote=config.getoption("allow_remote_db"))
+    except DatabaseUrlError as exc:
+        raise pytest.UsageError(f"conformance: {exc}") from None
 
 
 def _reject_split_backend_option(config: pytest.Config) -> None:
@@ -214,7 +234,7 @@ def _phase_mark(phase: int) -> pytest.MarkDecorator:
 def _spec_params(spec: Spec) -> dict[str, list[tuple[Any, str, int]]]:
     """Fixture name -> (value, test id, phase) for every spec-driven parameter."""
     from conformance.dependencies import IDS as DEPENDENCY_IDS
-    from conformance.imports import resolution_groups
+    from conformance.imports import importable_groups, resolution_groups
 
     return {
         "required_dir": [(d, d.path, d.phase) for d in spec.dirs if not d.runtime],
@@ -224,6 +244,7 @@ def _spec_params(spec: Spec) -> dict[str, list[tuple[Any, str, int]]]:
         "forbidden_rule": [(f, f.name, f.phase) for f in spec.forbidden],
         "import_group": [(g, g, spec.phase_of("imports_resolve")) for g in resolution_groups(spec)],
         "dependency_rule": [(r, r, spec.phase_of("dependencies")) for r in DEPENDENCY_IDS],
+        "import_package": [(g, g, spec.phase_of("importable")) for g in importable_groups(spec)],
     }
 
 
@@ -292,6 +313,46 @@ def dependency_report(conformance_context: Context, import_scan: Any, backend_in
     return conformance_context.cached("dependencies", lambda: check_dependencies(
         conformance_context.backend, conformance_context.spec, backend_interpreter, import_scan.backend_names,
         import_scan.repo_path))
+
+
+@pytest.fixture(scope="session")
+def sandbox_backend(conformance_context: Context, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the backend's tracked files: code that runs the backend runs there, never in the repo."""
+    from conformance.sandbox import make_sandbox
+
+    try:
+        index = conformance_context.index()
+    except RepoError as exc:
+        pytest.fail(f"cannot index the backend: {exc}", pytrace=False)
+    return conformance_context.cached("sandbox", lambda: make_sandbox(index, tmp_path_factory.mktemp("sandbox")))
+
+
+@pytest.fixture(scope="session")
+def importability(conformance_context: Context, import_scan: Any, sandbox_backend: Path,
+                  dependency_report: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A function: group -> CheckResult of the modules of that group that fail to import."""
+    from conformance.importability import check_importability
+    from conformance.imports import importability_results, static_error_files
+    from conformance.sandbox import expand_env
+
+    def build() -> Any:
+        ctx = conformance_context
+        files = [rel for rel in import_scan.sources if ctx.spec and importable_file(ctx.spec, rel)]
+        env = expand_env(ctx.spec.test_env, {"tmp": str(tmp_path_factory.mktemp("import-env"))}, "test_env")
+        report = check_importability(sandbox_backend, files, python=ctx.python, env=env)
+        claimed = static_error_files(import_scan)
+        deps = dependency_report.findings.get("missing", []) if not dependency_report.skipped else []
+        claimed |= {import_scan.index.backend_rel(f.path) or f.path for f in deps}
+        return importability_results(import_scan, report, claimed)
+
+    results = conformance_context.cached("importability", build)
+    return lambda group: results.get(group)
+
+
+def importable_file(spec: Spec, rel: str) -> bool:
+    from conformance.imports import is_production
+
+    return is_production(spec, rel)
 
 
 def assert_conforms(result: CheckResult | list[Finding] | Skipped | None) -> None:

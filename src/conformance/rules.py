@@ -52,5 +52,14 @@ RULES: dict[str, Rule] = {
         Rule("dependencies", "Success criteria: All imports work correctly (third-party imports declared)", 3, SUCCESS_CRITERIA[0]),
         Rule("importable", "Phase 3.3: Test all imports work correctly", 3, SUCCESS_CRITERIA[0]),
         Rule("contract", "Current structure: layers (existing, well organized)", 3, SUCCESS_CRITERIA[0]),
+        Rule("app_boots", "Success criteria: FastAPI server starts without errors", 3, SUCCESS_CRITERIA[1]),
+        Rule("migrations_single_head", "Phase 1.4: Clean up old alembic merge heads", 1, SUCCESS_CRITERIA[3]),
+        Rule("migrations_roundtrip", "Success criteria: Database migrations work", 1, SUCCESS_CRITERIA[3]),
+        Rule("migrations_drift", "Success criteria: Database migrations work", 1, SUCCESS_CRITERIA[3]),
+        Rule("workers_syntax", "Phase 2.2: Move Node.js files with proper package.json", 2, SUCCESS_CRITERIA[2]),
+        Rule("workers_packages", "Phase 2.2: Move Node.js files with proper package.json", 2, SUCCESS_CRITERIA[2]),
+        Rule("workers_function", "Success criteria: Telegram bots function properly", 2, SUCCESS_CRITERIA[2]),
+        Rule("deploy", "Phase 4.3: Update deployment scripts", 4, SUCCESS_CRITERIA[4]),
+        Rule("docs", "Phase 4.1: Create backend/README.md with new structure", 4, SUCCESS_CRITERIA[5]),
     )
 }

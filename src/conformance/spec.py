@@ -69,6 +69,50 @@ class ImportsSpec:
 
 
 @dataclass(frozen=True)
+class AppSpec:
+    """How to boot the FastAPI app (tests/startup)."""
+
+    target: str = "main:app"
+    health_path: str = "/health"
+    routes: tuple[str, ...] = ()  # paths /openapi.json must list
+    startup_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class MigrationsSpec:
+    config: str = "alembic.ini"
+    timeout: float = 120.0
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """A Node.js process to run against the fake Telegram Bot API and the booted backend."""
+
+    name: str
+    command: tuple[str, ...]
+    cwd: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    ready_log: str | None = None
+    ready_url: str | None = None
+    ready_timeout: float = 20.0
+    reply_timeout: float = 20.0
+    stop_grace: float = 10.0
+
+
+@dataclass(frozen=True)
+class DeploySpec:
+    start_script: str = "start_production.sh"
+    env: dict[str, str] = field(default_factory=dict)
+    dockerfile: str = "Dockerfile"
+    ready_timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class DocsSpec:
+    readme: str = "README.md"
+
+
+@dataclass(frozen=True)
 class Spec:
     source: Path
     backend: Path | None
@@ -85,6 +129,11 @@ class Spec:
     phases: dict[str, int] = field(default_factory=dict)
     imports: ImportsSpec = field(default_factory=ImportsSpec)
     test_env: dict[str, str] = field(default_factory=dict)
+    app: AppSpec = field(default_factory=AppSpec)
+    migrations: MigrationsSpec = field(default_factory=MigrationsSpec)
+    worker_processes: tuple[WorkerSpec, ...] = ()
+    deploy: DeploySpec = field(default_factory=DeploySpec)
+    docs: DocsSpec = field(default_factory=DocsSpec)
 
     def phase_of(self, rule: str) -> int:
         return self.phases.get(rule, RULES[rule].phase if rule in RULES else 1)
@@ -209,10 +258,24 @@ def parse_spec(data: Any, source: Path, keypath: str) -> Spec:
     forbidden = _parse_forbidden(top.take("forbidden", list, []), top.child("forbidden"), source)
 
     imports = _parse_imports(top.take("imports", dict, {}), top.child("imports"), source)
-    env_table = _Table(top.take("test_env", dict, {}), top.child("test_env"), source)
-    test_env = {}
-    for key in env_table.data:
-        test_env[key] = env_table.take(key, str)
+    test_env = _parse_env(top.take("test_env", dict, {}), top.child("test_env"), source)
+    app = _parse_app(top.take("app", dict, {}), top.child("app"), source)
+    migrations_table = _Table(top.take("migrations", dict, {}), top.child("migrations"), source)
+    migrations = MigrationsSpec(
+        config=migrations_table.take_path("config", "alembic.ini") or "alembic.ini",
+        timeout=_positive(migrations_table, "timeout", 120.0))
+    migrations_table.reject_unknown()
+    worker_processes = _parse_workers(top.take("worker", list, []), top.child("worker"), source)
+    deploy_table = _Table(top.take("deploy", dict, {}), top.child("deploy"), source)
+    deploy = DeploySpec(
+        start_script=deploy_table.take_path("start_script", "start_production.sh") or "",
+        env=_parse_env(deploy_table.take("env", dict, {}), deploy_table.child("env"), source),
+        dockerfile=deploy_table.take_path("dockerfile", "Dockerfile") or "",
+        ready_timeout=_positive(deploy_table, "ready_timeout", 60.0))
+    deploy_table.reject_unknown()
+    docs_table = _Table(top.take("docs", dict, {}), top.child("docs"), source)
+    docs = DocsSpec(readme=docs_table.take_path("readme", "README.md") or "README.md")
+    docs_table.reject_unknown()
     phases_table = _Table(top.take("phases", dict, {}), top.child("phases"), source)
     phases = {"root_files": root_phase, "root_file_count": root_phase}
     for rule in sorted(RULES):
@@ -238,7 +301,61 @@ def parse_spec(data: Any, source: Path, keypath: str) -> Spec:
         phases=phases,
         imports=imports,
         test_env=test_env,
+        app=app,
+        migrations=migrations,
+        worker_processes=worker_processes,
+        deploy=deploy,
+        docs=docs,
     )
+
+
+def _parse_env(data: dict[str, Any], keypath: str, source: Path) -> dict[str, str]:
+    table = _Table(data, keypath, source)
+    return {key: table.take(key, str) for key in list(table.data)}
+
+
+def _positive(table: _Table, key: str, default: float) -> float:
+    value = table.take(key, (int, float), default)
+    if isinstance(value, bool) or value <= 0:
+        raise table.error("must be a positive number of seconds", key)
+    return float(value)
+
+
+def _parse_app(data: dict[str, Any], keypath: str, source: Path) -> AppSpec:
+    table = _Table(data, keypath, source)
+    target = table.take("target", str, "main:app")
+    if ":" not in target:
+        raise table.error(f'"{target}" must look like module:attribute (e.g. main:app)', "target")
+    health = table.take("health_path", str, "/health")
+    if not health.startswith("/"):
+        raise table.error("must start with /", "health_path")
+    spec = AppSpec(target, health, table.take_str_list("routes"), _positive(table, "startup_timeout", 30.0))
+    table.reject_unknown()
+    return spec
+
+
+def _parse_workers(data: list[Any], keypath: str, source: Path) -> tuple[WorkerSpec, ...]:
+    workers: dict[str, WorkerSpec] = {}
+    for index, value in enumerate(data):
+        item = _Table(value, f"{keypath}[{index}]", source)
+        name = item.take("name", str)
+        command = item.take_str_list("command")
+        if not name or not command:
+            raise item.error('needs "name" and "command" (a list, e.g. ["node", "workers/master/manager.js"])')
+        worker = WorkerSpec(
+            name=name, command=command, cwd=item.take_path("cwd", "") or "",
+            env=_parse_env(item.take("env", dict, {}), item.child("env"), source),
+            ready_log=item.take("ready_log", str), ready_url=item.take("ready_url", str),
+            ready_timeout=_positive(item, "ready_timeout", 20.0),
+            reply_timeout=_positive(item, "reply_timeout", 20.0),
+            stop_grace=_positive(item, "stop_grace", 10.0))
+        item.reject_unknown()
+        if not worker.ready_log and not worker.ready_url:
+            raise item.error('needs "ready_log" (a line the worker prints) or "ready_url" (an HTTP probe)')
+        if name in workers:
+            raise item.error(f'name "{name}" is used by another worker', "name")
+        workers[name] = worker
+    return tuple(workers.values())
 
 
 def _parse_imports(data: dict[str, Any], keypath: str, source: Path) -> ImportsSpec:

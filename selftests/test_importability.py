@@ -1,0 +1,213 @@
+"""The importability check on small generated backends (plain files: no git needed).
+
+One backend with every kind of module is checked once per module (`mixed`); the slow or
+special cases (a hang, broken interpreters) get their own small backends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conformance.childenv import child_env
+from conformance.importability import ImportabilityReport, ImportFailure, check_importability, module_name
+
+PYTHON = sys.executable
+
+MIXED = {
+    "main.py": "from api import routes\n",
+    "api/__init__.py": "",
+    "api/routes.py": "from services.ai import answer\n",
+    "api/boom.py": 'raise RuntimeError("boom")\n',
+    "api/payments.py": "import stripe_not_installed_xyz\n",
+    "api/legacy.py": "from database.gone import x\n",
+    "api/broken.py": "def (\n",
+    "api/quits.py": "import sys\nsys.exit(3)\n",
+    "api/vanishes.py": "import os\nos._exit(0)\n",  # kills the child: checked again without it
+    "api/loud.py": "print('x' * 5_000_000)\n",
+    "api/test_routes.py": "def test_never_run():\n    assert False\n",  # production file named like a test
+    "api/envdump.py": "import json, os\njson.dump(dict(os.environ), open(os.environ['DUMP_TO'], 'w'))\n",
+    "services/__init__.py": "",
+    "services/ai.py": "def answer():\n    return 42\n",
+    "database/__init__.py": "",
+    "database/models.py": "MODELS = []\n",
+    "scripts/util.py": "A = 1\n",  # namespace dirs, one basename: must not clash
+    "tools/util.py": "from . import helper\n",  # relative import inside a namespace package
+    "tools/helper.py": "B = 2\n",
+    # the backend's own pytest setup must not reach the child pytest
+    "conftest.py": 'raise RuntimeError("the backend conftest ran")\n',
+    "pytest.ini": "[pytest]\naddopts = --definitely-not-an-option\n",
+    "pyproject.toml": '[tool.pytest.ini_options]\naddopts = "--also-not-an-option"\n',
+}
+CHECKED = sorted(p for p in MIXED if p.endswith(".py") and p != "conftest.py")
+SECRETS = {"DATABASE_URL": "postgresql://prod", "SECRET_TOKEN": "s3cret", "AWS_SECRET_ACCESS_KEY": "k",
+           "PYTHONPATH": "/elsewhere", "VIRTUAL_ENV": "/some/venv", "GIT_DIR": "/some/.git"}
+
+
+def write_tree(root: Path, files: dict[str, str]) -> Path:
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    return root
+
+
+def tree_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        digest.update(str(path.relative_to(root)).encode())
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+class Mixed:
+    def __init__(self, backend: Path, report: ImportabilityReport, before: str, env: dict[str, str]):
+        self.backend, self.report, self.before, self.env = backend, report, before, env
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> Mixed:
+    tmp = tmp_path_factory.mktemp("importability")
+    backend = write_tree(tmp / "backend", MIXED)
+    before = tree_digest(backend)
+    dump = tmp / "env.json"
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in SECRETS.items():
+            mp.setenv(name, value)
+        report = check_importability(backend, CHECKED, python=PYTHON,
+                                     env={"APP_ENV": "conformance", "DUMP_TO": str(dump)}, timeout=60)
+    return Mixed(backend, report, before, json.loads(dump.read_text()))
+
+
+def failure(path: str, error: str, missing: str | None = None) -> ImportFailure:
+    return ImportFailure(path, module_name(path), error, missing)
+
+
+def test_every_module_gets_its_exact_result(mixed: Mixed):
+    assert mixed.report.error is None
+    assert mixed.report.checked == CHECKED
+    assert mixed.report.failures == {
+        "api/boom.py": failure("api/boom.py", "RuntimeError: boom"),
+        "api/payments.py": failure("api/payments.py",
+                                   "ModuleNotFoundError: No module named 'stripe_not_installed_xyz'",
+                                   "stripe_not_installed_xyz"),
+        "api/legacy.py": failure("api/legacy.py", "ModuleNotFoundError: No module named 'database.gone'"),
+        "api/broken.py": failure("api/broken.py", "SyntaxError: invalid syntax"),
+        "api/quits.py": failure("api/quits.py", "SystemExit: 3"),
+        "api/vanishes.py": failure("api/vanishes.py", "the interpreter exited with code 0 while importing "
+                                   "this module (os._exit() or a crash at import)"),
+    }
+
+
+def test_clean_modules_pass(mixed: Mixed):
+    assert set(mixed.report.passed) >= {
+        "main.py", "api/__init__.py", "api/routes.py", "services/ai.py", "database/models.py",
+        "scripts/util.py", "tools/util.py", "api/loud.py", "api/test_routes.py",
+    }
+
+
+def test_the_backend_tree_stays_byte_identical(mixed: Mixed):
+    assert tree_digest(mixed.backend) == mixed.before
+    assert not list(mixed.backend.rglob("__pycache__"))
+
+
+def test_the_child_sees_only_the_allowlist_and_the_spec_env(mixed: Mixed):
+    env = mixed.env
+    assert not (set(SECRETS) - {"PYTHONPATH"}) & set(env)
+    assert env["APP_ENV"] == "conformance"
+    assert env["PYTHONPATH"] == str(mixed.backend.resolve())
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1"
+    assert env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] == "1"
+
+
+def test_child_env_allowlist(monkeypatch: pytest.MonkeyPatch):
+    for name, value in {**SECRETS, "LC_ALL": "C.UTF-8", "HOME": "/home/x", "REDIS_URL": "redis://"}.items():
+        monkeypatch.setenv(name, value)
+    env = child_env({"PYTHONDONTWRITEBYTECODE": "", "PYTHONPATH": "/spec", "APP": "1"}, python_path=[Path("/b")])
+    assert {k: env[k] for k in ("LC_ALL", "HOME", "APP")} == {"LC_ALL": "C.UTF-8", "HOME": "/home/x", "APP": "1"}
+    dropped = {"DATABASE_URL", "SECRET_TOKEN", "AWS_SECRET_ACCESS_KEY", "VIRTUAL_ENV", "GIT_DIR", "REDIS_URL"}
+    assert not dropped & set(env)
+    assert env["PYTHONPATH"] == os.pathsep.join(["/b", "/spec"])
+    assert (env["PYTHONDONTWRITEBYTECODE"], env["PYTHONNOUSERSITE"]) == ("1", "1")
+
+
+@pytest.mark.parametrize(("path", "name"), [
+    ("api/chat.py", "api.chat"), ("main.py", "main"), ("api/__init__.py", "api"), ("a/b/c.py", "a.b.c"),
+])
+def test_module_name(path: str, name: str):
+    assert module_name(path) == name
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes in a process group, read from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(stat.parent.name))
+    return members
+
+
+def test_a_hanging_module_times_out_and_leaves_no_process(tmp_path: Path):
+    hang = """\
+        import os, subprocess, time
+        subprocess.Popen(["sleep", "60"])
+        with open(os.environ["PGID_FILE"], "w") as f:
+            f.write(str(os.getpgid(0)))
+        time.sleep(60)
+    """
+    backend = write_tree(tmp_path / "backend", {"api/__init__.py": "", "api/hang.py": textwrap.dedent(hang)})
+    pgid_file = tmp_path / "pgid"
+    report = check_importability(backend, ["api/__init__.py", "api/hang.py"], python=PYTHON,
+                                 env={"PGID_FILE": str(pgid_file)}, timeout=5)
+    assert report.error is not None
+    assert report.error.startswith("timeout:") and "within 5s" in report.error and "api/hang.py" in report.error
+    assert list(report.failures) == ["api/hang.py"]
+    assert group_members(int(pgid_file.read_text())) == []
+
+
+def test_a_missing_interpreter_is_reported(tmp_path: Path):
+    backend = write_tree(tmp_path / "backend", {"main.py": ""})
+    missing = tmp_path / "venv" / "bin" / "python"
+    report = check_importability(backend, ["main.py"], python=str(missing), env=None)
+    assert report.error == f"backend interpreter {missing} does not exist (create the backend's venv first)"
+    assert (report.failures, report.checked) == ({}, [])
+
+
+def wrapper(path: Path, body: str) -> str:
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_an_interpreter_without_pytest_says_what_to_install(tmp_path: Path):
+    backend = write_tree(tmp_path / "backend", {"main.py": ""})
+    python = wrapper(tmp_path / "python", f'exec "{PYTHON}" -S "$@"')  # -S: no site-packages
+    report = check_importability(backend, ["main.py"], python=python, env=None)
+    assert report.error == (f"backend interpreter {python} has no pytest, which the importability check "
+                            f"runs in it: run `{python} -m pip install pytest pytest-import-check`")
+
+
+def test_an_interpreter_without_the_plugin_says_what_to_install(tmp_path: Path):
+    backend = write_tree(tmp_path / "backend", {"main.py": ""})
+    write_tree(tmp_path / "blocker", {"pytest_import_check.py": "raise ModuleNotFoundError(\"No module named "
+                                      "'pytest_import_check'\", name='pytest_import_check')\n"})
+    python = wrapper(tmp_path / "python", f'export PYTHONPATH="{tmp_path / "blocker"}"\nexec "{PYTHON}" "$@"')
+    report = check_importability(backend, ["main.py"], python=python, env=None)
+    assert report.error == (f"backend interpreter {python} has no pytest-import-check, which the importability "
+                            f"check runs in it: run `{python} -m pip install pytest-import-check`")
+
+
+def test_no_files_means_no_child(tmp_path: Path):
+    report = check_importability(tmp_path, ["gone.py"], python="/nonexistent/python", env=None)
+    assert report == ImportabilityReport()

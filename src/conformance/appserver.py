@@ -1,0 +1,77 @@
+"""Boot the backend's ASGI app with real uvicorn in a child process and wait until it answers.
+
+Shared by the app, worker and deployment checks: one way to start, probe and stop a server.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from conformance.childenv import child_env
+from conformance.processes import ManagedProcess, free_port
+from conformance.spec import AppSpec
+
+
+@dataclass
+class HttpAnswer:
+    status: int
+    body: bytes
+
+    def json(self) -> object:
+        return json.loads(self.body.decode("utf-8"))
+
+
+def http_get(url: str, timeout: float = 5.0) -> HttpAnswer | None:
+    """GET `url` on loopback; None when nothing answers (connection refused, reset, timeout)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 - loopback only
+            return HttpAnswer(answer.status, answer.read())
+    except urllib.error.HTTPError as exc:
+        return HttpAnswer(exc.code, exc.read())
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return None
+
+
+@dataclass
+class RunningApp:
+    url: str
+    port: int
+    process: ManagedProcess
+    healthy: bool
+
+    def get(self, path: str) -> HttpAnswer | None:
+        return http_get(self.url + path)
+
+
+def uvicorn_command(python: str, app: AppSpec, backend: Path, port: int) -> list[str]:
+    return [python, "-m", "uvicorn", app.target, "--app-dir", str(backend), "--host", "127.0.0.1",
+            "--port", str(port), "--no-access-log"]
+
+
+@contextmanager
+def serve_app(*, backend: Path, python: str, app: AppSpec, env: Mapping[str, str], log_dir: Path,
+              name: str = "app", port: int | None = None) -> Iterator[RunningApp]:
+    """Run uvicorn with cwd = `backend` (a sandbox copy), sanitized env + `env`; yield once the
+    health path answers 200 or the startup timeout passes (then `healthy` is False). The
+    process group is stopped and reaped on exit, whatever happened."""
+    port = port or free_port()
+    command = uvicorn_command(python, app, backend, port)
+    process = ManagedProcess(command, cwd=backend, env=child_env(env, python_path=[backend]), name=name,
+                             log_dir=log_dir)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        healthy = process.wait_until(lambda: _is_ok(http_get(url + app.health_path, timeout=2)),
+                                     timeout=app.startup_timeout, interval=0.2)
+        yield RunningApp(url, port, process, healthy)
+    finally:
+        process.kill()
+
+
+def _is_ok(answer: HttpAnswer | None) -> bool:
+    return answer is not None and answer.status == 200
