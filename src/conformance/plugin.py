@@ -245,6 +245,7 @@ def _spec_params(spec: Spec) -> dict[str, list[tuple[Any, str, int]]]:
         "import_group": [(g, g, spec.phase_of("imports_resolve")) for g in resolution_groups(spec)],
         "dependency_rule": [(r, r, spec.phase_of("dependencies")) for r in DEPENDENCY_IDS],
         "import_package": [(g, g, spec.phase_of("importable")) for g in importable_groups(spec)],
+        "worker_process": [(w, w.name, spec.phase_of("workers_function")) for w in spec.worker_processes],
     }
 
 
