@@ -145,3 +145,27 @@ def test_star_import_and_module_getattr_cannot_tell(tmp_path, backend_files, run
              "backend/api/uses.py": "from utils import slug\nfrom schemas import UserOut\n"}
     make_repo(tmp_path / "repo", files)
     assert run_suite(tmp_path / "repo" / "backend", part="imports").failed == set()
+
+
+def test_reference_passes_every_import_check(tmp_path, run_suite):
+    from selftests.trees import reference_repo
+
+    repo = reference_repo(tmp_path / "chatai")
+    run = run_suite(repo.root / "backend", part="imports")
+    assert run.failed == set(), run.output
+    assert {"test_contract[layers]", "test_importable[api]", "test_imports_resolve[services]"} <= \
+        run.with_outcome("passed")
+
+
+def test_layer_violation_fails_exactly_its_contract(tmp_path, run_suite):
+    from selftests.trees import reference_repo
+
+    repo = reference_repo(tmp_path / "chatai")
+    crud = repo.root / "backend/database/crud.py"
+    crud.write_text("from api import chat  # noqa: F401\n" + crud.read_text())
+    repo.commit("database reaches up into api")
+    run = run_suite(repo.root / "backend", part="imports")
+    assert run.failed == {"test_contract[layers]"}, run.output
+    message = run.messages["test_contract[layers]"]
+    assert "database.crud -> api.chat (l.1)" in message
+    assert "fix: database/crud.py:1" in message

@@ -40,6 +40,8 @@ class Context:
     backend: Path
     python: str = sys.executable
     database_url: str | None = None
+    contracts_file: Path | None = None
+    contracts: list[Any] = field(default_factory=list)
     _index: RepoIndex | None = None
     _structure: Any = None
     _error: str | None = field(default=None)
@@ -111,6 +113,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "SQLite file (env CONFORMANCE_DATABASE_URL); loopback hosts only unless --allow-remote-db")
     group.addoption("--allow-remote-db", action="store_true", default=False,
                     help="accept a --database-url whose host is not on this machine")
+    group.addoption("--importlinter-config", metavar="FILE", default=None,
+                    help="import-linter contracts file (default: the spec's imports.contracts, else "
+                         ".importlinter at the rootdir)")
     group.addoption("--conformance-config", metavar="FILE", default=None,
                     help="TOML file with the spec, under [tool.conformance] or at top level "
                          "(env CONFORMANCE_CONFIG; default: pyproject.toml at the rootdir)")
@@ -126,8 +131,28 @@ def pytest_configure(config: pytest.Config) -> None:
     spec = _load_spec(config)
     if spec is None:
         return  # no spec configured: stay inert in unrelated pytest sessions
+    contracts_file, contracts = _load_contracts(config, spec)
     config.stash[CONTEXT] = Context(spec=spec, backend=_resolve_backend(config, spec), python=_resolve_python(config),
-                                    database_url=_resolve_database_url(config))
+                                    database_url=_resolve_database_url(config), contracts_file=contracts_file,
+                                    contracts=contracts)
+
+
+def _load_contracts(config: pytest.Config, spec: Spec) -> tuple[Path | None, list[Any]]:
+    """The import-linter contracts to parametrize over (read without building any graph)."""
+    from conformance.contracts import ContractsError, list_contracts
+
+    raw = config.getoption("importlinter_config") or spec.imports.contracts
+    if raw:
+        path = Path(raw)
+        path = path if path.is_absolute() else config.invocation_params.dir / path
+    else:
+        path = config.rootpath / ".importlinter"
+        if not path.is_file():
+            return None, []
+    try:
+        return path.resolve(), list_contracts(path.resolve())
+    except ContractsError as exc:
+        raise pytest.UsageError(f"conformance contracts: {exc}") from None
 
 
 def _resolve_database_url(config: pytest.Config) -> str | None:
@@ -245,6 +270,7 @@ def _spec_params(spec: Spec) -> dict[str, list[tuple[Any, str, int]]]:
         "import_group": [(g, g, spec.phase_of("imports_resolve")) for g in resolution_groups(spec)],
         "dependency_rule": [(r, r, spec.phase_of("dependencies")) for r in DEPENDENCY_IDS],
         "import_package": [(g, g, spec.phase_of("importable")) for g in importable_groups(spec)],
+        "contract": [],
         "worker_process": [(w, w.name, spec.phase_of("workers_function")) for w in spec.worker_processes],
     }
 
@@ -253,7 +279,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     ctx = metafunc.config.stash.get(CONTEXT, None)
     if ctx is None:
         return
-    for name, entries in _spec_params(ctx.spec).items():
+    params = _spec_params(ctx.spec)
+    params["contract"] = [(c, c.id, ctx.spec.phase_of("contract")) for c in ctx.contracts]
+    for name, entries in params.items():
         if name in metafunc.fixturenames:
             metafunc.parametrize(
                 name, [pytest.param(value, id=ident, marks=_phase_mark(phase)) for value, ident, phase in entries]
@@ -354,6 +382,18 @@ def importable_file(spec: Spec, rel: str) -> bool:
     from conformance.imports import is_production
 
     return is_production(spec, rel)
+
+
+@pytest.fixture(scope="session")
+def contract_results(conformance_context: Context, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """All contracts checked against one import graph per process; grimp's cache lives in this
+    worker's own temp dir (never shared between xdist workers, never in the repo)."""
+    from conformance.contracts import check_contracts
+
+    ctx = conformance_context
+    assert ctx.contracts_file is not None
+    return ctx.cached("contracts", lambda: check_contracts(
+        ctx.contracts_file, ctx.backend, cache_dir=tmp_path_factory.mktemp("grimp-cache")))
 
 
 def assert_conforms(result: CheckResult | list[Finding] | Skipped | None) -> None:

@@ -1,0 +1,303 @@
+"""import-linter contracts (conformance.contracts) on small generated backends and the reference.
+
+Each tree is a layered skeleton plus at most one violation; the contracts file is a small
+copy of the project's, so the tests read like the real thing but run in milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.machinery
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from conformance import contracts
+from conformance.contracts import ContractInfo, ContractsError, check_contracts, list_contracts
+from selftests.builder import copy_tree, make_repo
+from selftests.trees import PROJECT, REFERENCE
+
+PROJECT_CONTRACTS = PROJECT / ".importlinter"
+
+CONTRACTS = """\
+[importlinter]
+root_packages =
+    api
+    services
+    database
+    core
+    scripts
+include_external_packages = True
+
+[importlinter:contract:layers]
+name = api > services > database > core
+type = layers
+layers =
+    api
+    services
+    database
+    core
+
+[importlinter:contract:no-scripts]
+name = Production packages never import scripts
+type = forbidden
+source_modules =
+    api
+    services
+    database
+    core
+forbidden_modules =
+    scripts
+
+[importlinter:contract:no-test-code]
+name = Production packages never import test or debug code
+type = forbidden
+source_modules =
+    api
+    services
+    database
+    core
+forbidden_modules =
+    tests
+    **.tests
+    scripts.maintenance
+"""
+
+PACKAGES = {"main", "api", "services", "database", "core", "scripts", "tests"}
+LAYERED = {
+    "main.py": "from api import chat\n",
+    "api/__init__.py": "",
+    "api/chat.py": "from services.chat import reply\n",
+    "services/__init__.py": "",
+    "services/chat.py": "from database.crud import save\n\n\ndef reply():\n    return save()\n",
+    "database/__init__.py": "",
+    "database/crud.py": "import os\n\nfrom core.config import settings\n\n\ndef save():\n    return settings\n",
+    "core/__init__.py": "",
+    "core/config.py": "settings = {}\n",
+    "scripts/__init__.py": "",
+    "scripts/admin/__init__.py": "",
+    "scripts/admin/x.py": "from services.chat import reply\n",
+    "scripts/maintenance/__init__.py": "",
+    "scripts/maintenance/debug_hours.py": "from core.config import settings\n",
+}
+
+
+def backend(tmp_path: Path, changes: dict[str, str] | None = None) -> Path:
+    """The layered tree, with some files added or replaced."""
+    make_repo(tmp_path / "backend", LAYERED | (changes or {}), git=False)
+    return tmp_path / "backend"
+
+
+def config(tmp_path: Path, text: str = CONTRACTS) -> Path:
+    path = tmp_path / "contracts.ini"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def check(tmp_path: Path, root: Path, text: str = CONTRACTS) -> dict[str, contracts.ContractResult]:
+    return check_contracts(config(tmp_path, text), root, cache_dir=None)
+
+
+def tree_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        digest.update(str(path.relative_to(root)).encode())
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def broken(results: dict[str, contracts.ContractResult]) -> set[str]:
+    return {contract_id for contract_id, result in results.items() if not result.kept}
+
+
+# Outcomes on generated trees
+# ---------------------------
+
+
+def test_layered_tree_keeps_every_contract(tmp_path):
+    results = check(tmp_path, backend(tmp_path))
+    assert set(results) == {"layers", "no-scripts", "no-test-code"}
+    assert broken(results) == set(), {k: r.message for k, r in results.items()}
+
+
+def test_database_importing_api_breaks_the_layers_with_chain_line_and_fix(tmp_path):
+    root = backend(tmp_path, {"database/crud.py": "import os\n\nfrom api.chat import router\n"})
+    results = check(tmp_path, root)
+    assert broken(results) == {"layers"}
+    message = results["layers"].message
+    assert "database.crud -> api.chat (l.3)" in message
+    assert "fix: database/crud.py:3: remove the import of api.chat" in message
+    assert "database is a lower layer than api" in message
+
+
+def test_indirect_chain_through_a_module_outside_the_layers_names_every_link(tmp_path):
+    root = backend(tmp_path, {"core/config.py": "from scripts.admin.x import reply\nsettings = {}\n"})
+    message = check(tmp_path, root)["layers"].message
+    assert "core.config -> scripts.admin.x (l.1)" in message
+    assert "scripts.admin.x -> services.chat (l.1)" in message
+    assert "fix: core/config.py:1: break the chain core.config -> scripts.admin.x -> services.chat" in message
+
+
+def test_production_import_of_scripts_breaks_the_forbidden_contract(tmp_path):
+    root = backend(tmp_path, {"services/user.py": '"""Users."""\nfrom scripts.admin.x import reply\n'})
+    results = check(tmp_path, root)
+    assert "no-scripts" in broken(results)
+    message = results["no-scripts"].message
+    assert "services.user -> scripts.admin.x (l.2)" in message
+    assert "fix: services/user.py:2: remove the import of scripts.admin.x (services may not import scripts)" in message
+
+
+def test_import_of_a_top_level_tests_package_breaks_the_test_code_contract(tmp_path):
+    """`tests` is no root package: it is seen only as an external module of the graph."""
+    root = backend(tmp_path, {"tests/factories.py": "USER = {}\n",
+                             "api/users.py": "from tests.factories import USER\n"})
+    results = check(tmp_path, root)
+    assert broken(results) == {"no-test-code"}
+    assert "api.users -> tests (l.1)" in results["no-test-code"].message
+
+
+def test_missing_forbidden_internal_module_fails_that_contract_alone(tmp_path):
+    root = backend(tmp_path)
+    for path in sorted((root / "scripts" / "maintenance").iterdir(), reverse=True):
+        path.unlink()
+    (root / "scripts" / "maintenance").rmdir()
+    results = check(tmp_path, root)
+    assert broken(results) == {"no-test-code"}
+    assert "Module 'scripts.maintenance' does not exist" in results["no-test-code"].message
+
+
+# Backend problems: every contract fails with the reason, never a traceback
+# -------------------------------------------------------------------------
+
+
+def test_single_file_root_package_is_explained(tmp_path):
+    text = CONTRACTS.replace("    scripts\ninclude", "    scripts\n    main\ninclude")
+    results = check(tmp_path, backend(tmp_path), text)
+    assert broken(results) == {"layers", "no-scripts", "no-test-code"}
+    assert "'main' is the single-file module main.py, not a package" in results["layers"].message
+
+
+def test_missing_root_package_is_explained(tmp_path):
+    root = backend(tmp_path)
+    results = check(tmp_path, root, CONTRACTS.replace("    scripts\ninclude", "    scripts\n    cache\ninclude"))
+    assert "root package 'cache' not found" in results["layers"].message
+
+
+def test_syntax_error_in_the_backend_is_explained(tmp_path):
+    root = backend(tmp_path, {"api/broken.py": "def oops(:\n    pass\n"})
+    results = check(tmp_path, root)
+    assert broken(results) == {"layers", "no-scripts", "no-test-code"}
+    assert "syntax error in api/broken.py, line 1" in results["no-scripts"].message
+    assert "fix: correct the syntax error at api/broken.py:1" in results["no-scripts"].message
+
+
+def test_root_package_shadowed_by_an_imported_module_is_explained(tmp_path, monkeypatch):
+    """grimp locates packages with importlib, which answers from sys.modules first."""
+    elsewhere = types.ModuleType("core")
+    elsewhere.__spec__ = importlib.machinery.ModuleSpec("core", None, is_package=True)
+    elsewhere.__spec__.submodule_search_locations = [str(tmp_path / "elsewhere" / "core")]
+    monkeypatch.setitem(sys.modules, "core", elsewhere)
+    message = check(tmp_path, backend(tmp_path))["layers"].message
+    assert f"root package 'core' resolves to {tmp_path / 'elsewhere' / 'core'}, not into the backend" in message
+    assert "already imported in this process" in message
+
+
+# The contracts file
+# ------------------
+
+
+def test_list_contracts_reads_the_project_file():
+    assert [info.id for info in list_contracts(PROJECT_CONTRACTS)] == [
+        "layers", "no-scripts-in-production", "no-test-or-debug-code-in-production"]
+    assert {info.type for info in list_contracts(PROJECT_CONTRACTS)} == {"layers", "forbidden"}
+
+
+def test_list_contracts_does_not_build_a_graph(tmp_path, monkeypatch):
+    monkeypatch.setattr(contracts.grimp, "build_graph", lambda *a, **k: pytest.fail("graph built"))
+    assert list_contracts(config(tmp_path))[0] == ContractInfo("layers", "api > services > database > core", "layers")
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    (None, "contracts file not found"),
+    ("root_packages = api\n", "not a valid INI file"),
+    ("[importlinter]\nroot_packages = api\n[importlinter]\n", "not a valid INI file"),
+    ("[other]\nx = 1\n", "no [importlinter] section"),
+    ("[importlinter]\n[importlinter:contract:a]\nname = A\ntype = layers\nlayers = api\n", "needs root_packages"),
+    ("[importlinter]\nroot_packages = api\n", "no contracts"),
+    ("[importlinter]\nroot_packages = api\n[importlinter:contract:a]\nname = A\ntype = layerz\n",
+     "contract a: unknown type 'layerz'"),
+    ("[importlinter]\nroot_packages = api\n[importlinter:contract:a]\nname = A\ntype = layers\nlayers = api\n"
+     "exhaustiv = true\n", "contract a: exhaustiv: Unrecognized option. Did you mean 'exhaustive'?"),
+    ("[importlinter]\nroot_packages = api\n[importlinter:contract:a]\ntype = layers\nlayers = api\n",
+     "contract a: missing 'name'"),
+])
+def test_malformed_contracts_file_is_one_error_naming_the_file(tmp_path, text, problem):
+    path = tmp_path / "broken.importlinter"
+    if text is not None:
+        path.write_text(text, encoding="utf-8")
+    with pytest.raises(ContractsError) as error:
+        list_contracts(path)
+    assert str(error.value).startswith(f"{path}: ")
+    assert problem in str(error.value)
+    with pytest.raises(ContractsError):
+        check_contracts(path, backend(tmp_path), cache_dir=None)
+
+
+# Side effects: nothing written, graph built once, sys.path restored
+# ------------------------------------------------------------------
+
+
+def test_nothing_is_written_into_the_backend_or_the_cwd(tmp_path, monkeypatch):
+    root = backend(tmp_path, {"database/crud.py": "from api.chat import router\n"})
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    before, path_before, modules_before = tree_digest(root), list(sys.path), set(sys.modules)
+    check(tmp_path, root)
+    check_contracts(config(tmp_path), root, cache_dir=tmp_path / "cache")
+    assert tree_digest(root) == before
+    assert list(cwd.iterdir()) == []
+    assert sys.path == path_before
+    imported = {name for name in set(sys.modules) - modules_before if name.split(".")[0] in PACKAGES}
+    assert imported == set()  # parsed by grimp, never imported
+
+
+def test_grimp_cache_goes_only_to_the_given_dir(tmp_path):
+    root = backend(tmp_path)
+    check_contracts(config(tmp_path), root, cache_dir=tmp_path / "cache")
+    assert [p for p in (tmp_path / "cache").rglob("*.json")], "grimp wrote no cache"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backend", "cache", "contracts.ini"]
+
+
+def test_graph_is_built_once_per_process_for_all_contracts(tmp_path, monkeypatch):
+    calls = []
+    real = contracts.grimp.build_graph
+    monkeypatch.setattr(contracts.grimp, "build_graph", lambda *a, **k: calls.append(a) or real(*a, **k))
+    root = backend(tmp_path)
+    check(tmp_path, root)
+    check(tmp_path, root)
+    assert len(calls) == 1
+
+
+# The reference backend and the project's contracts
+# -------------------------------------------------
+
+
+def test_upward_import_in_a_copy_of_the_reference_breaks_the_project_layers(tmp_path):
+    copy_tree(REFERENCE / "backend", tmp_path / "backend")
+    (tmp_path / "backend" / "database" / "audit.py").write_text("from api.chat import router\n", encoding="utf-8")
+    results = check_contracts(PROJECT_CONTRACTS, tmp_path / "backend", cache_dir=None)
+    assert broken(results) == {"layers"}
+    message = results["layers"].message
+    assert "database.audit -> api.chat (l.1)" in message
+    assert "A lower layer must not import a higher one" in message  # the file's broken_contract_guidance
+    assert "fix: database/audit.py:1: remove the import of api.chat" in message
+
+
+def test_reference_backend_keeps_every_project_contract():
+    results = check_contracts(PROJECT_CONTRACTS, REFERENCE / "backend", cache_dir=None)
+    assert set(results) == {info.id for info in list_contracts(PROJECT_CONTRACTS)}
+    assert broken(results) == set(), "\n\n".join(r.message for r in results.values() if not r.kept)

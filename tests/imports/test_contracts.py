@@ -1,0 +1,22 @@
+"""Each import-linter contract in .importlinter (or --importlinter-config) is its own test."""
+
+import pytest
+
+from conformance.findings import Finding
+from conformance.plugin import assert_conforms
+
+pytestmark = pytest.mark.imports
+
+
+@pytest.mark.rule("contract")
+def test_contract(contract, contract_results, conformance_context):
+    result = contract_results[contract.id]
+    if result.kept:
+        return
+    config = conformance_context.contracts_file
+    assert_conforms([Finding(
+        rule="contract", subject=contract.id, path=str(config),
+        message=f"contract {contract.id!r} ({contract.name}) is broken:\n{result.message}",
+        fix="remove or invert the imports listed above (each fix line names file:line)",
+        plan="Current structure: api, services, database, ... (existing, well organized) - layers",
+        phase=conformance_context.spec.phase_of("contract"))])
