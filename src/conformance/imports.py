@@ -8,9 +8,11 @@ import-time check would execute it.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from conformance.findings import Finding
 from conformance.pysource import ImportStmt, ParsedSource, parse_source
@@ -269,10 +271,14 @@ def check_parse(scan_: ImportScan) -> list[Finding]:
 
 
 def _production(spec: Spec, rel: str, extra: tuple[str, ...] = ()) -> bool:
+    return not _compiled((*spec.non_production, *extra)).match_file(rel)
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(patterns: tuple[str, ...]) -> Any:
     import pathspec
 
-    patterns = pathspec.GitIgnoreSpec.from_lines([*spec.non_production, *extra])
-    return not patterns.match_file(rel)
+    return pathspec.GitIgnoreSpec.from_lines(list(patterns))
 
 
 def is_production(spec: Spec, rel: str) -> bool:
