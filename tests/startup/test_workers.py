@@ -1,0 +1,54 @@
+"""Telegram bots function properly: worker scripts parse, their packages are sound, and each
+worker of the spec answers a message through a fake Telegram Bot API and stops cleanly."""
+
+import pytest
+
+from conformance.plugin import assert_conforms
+from conformance.repo import RepoError
+
+pytestmark = pytest.mark.startup
+
+
+@pytest.fixture(scope="module")
+def worker_index(conformance_context):
+    try:
+        return conformance_context.index()
+    except RepoError as exc:
+        pytest.fail(f"cannot index the backend: {exc}", pytrace=False)
+
+
+def require_node(ctx):
+    """Node.js >= 20 on PATH; without it the test fails (not errors) with one clear line."""
+    from conformance.workers import node_problem
+
+    problem = ctx.cached("node_problem", node_problem)
+    if problem:
+        pytest.fail(problem, pytrace=False)
+
+
+@pytest.mark.rule("workers_syntax")
+def test_worker_js_syntax(conformance_context, worker_index):
+    from conformance.workers import check_syntax
+
+    require_node(conformance_context)
+    assert_conforms(check_syntax(worker_index, conformance_context.spec))
+
+
+@pytest.mark.rule("workers_packages")
+def test_worker_packages(conformance_context, worker_index):
+    from conformance.workers import check_packages
+
+    assert_conforms(check_packages(worker_index, conformance_context.spec))
+
+
+@pytest.mark.rule("workers_function")
+def test_worker_functions(worker_process, conformance_context, worker_index, tmp_path, request):
+    from conformance.workers import WorkerRunInputs, check_worker, sandbox_root_of
+
+    ctx = conformance_context
+    require_node(ctx)
+    sandbox_backend = request.getfixturevalue("sandbox_backend")  # only copied once node is there
+    assert_conforms(check_worker(WorkerRunInputs(
+        spec=ctx.spec, worker=worker_process, sandbox_backend=sandbox_backend,
+        sandbox_root=sandbox_root_of(sandbox_backend, worker_index.prefix), python=ctx.python, tmp=tmp_path,
+        database_url=ctx.database_url)))
