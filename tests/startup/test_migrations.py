@@ -1,0 +1,73 @@
+"""Database migrations work: one alembic head, a clean upgrade/downgrade round trip, models match.
+
+Every test gets a database of its own: a throwaway SQLite file by default, or, with
+--database-url, a fresh database created on that server and dropped afterwards (the given
+database itself is never migrated or downgraded).
+"""
+
+import warnings
+
+import pytest
+
+from conformance.findings import ConformanceWarning
+from conformance.migrations import (
+    Alembic,
+    DatabaseSetupError,
+    create_database,
+    drift,
+    drop_database,
+    roundtrip,
+    single_head,
+)
+from conformance.plugin import assert_conforms
+from conformance.sandbox import PlaceholderError, expand_env
+
+pytestmark = pytest.mark.startup
+
+
+@pytest.fixture(scope="module")
+def alembic(conformance_context, sandbox_backend, tmp_path_factory):
+    """The backend's alembic, run by its interpreter in the sandbox copy with the spec's test_env."""
+    ctx = conformance_context
+    values = {"tmp": str(tmp_path_factory.mktemp("migrations-env")), "python": ctx.python,
+              "backend": str(sandbox_backend)}
+    try:
+        env = expand_env(ctx.spec.test_env, values, "test_env")
+    except PlaceholderError as exc:
+        pytest.fail(f"conformance spec: {exc}", pytrace=False)
+    return Alembic.from_spec(ctx.spec, python=ctx.python, backend=sandbox_backend, env=env,
+                             repo_prefix=ctx.index().prefix)
+
+
+@pytest.fixture
+def migration_database(conformance_context, tmp_path):
+    """A database only this test uses: SQLite in tmp_path, or a fresh one on --database-url's server."""
+    ctx = conformance_context
+    try:
+        database = create_database(ctx.database_url, tmp_path, python=ctx.python)
+    except DatabaseSetupError as exc:
+        database, problem = None, str(exc)
+    if database is None:
+        pytest.fail(problem, pytrace=False)
+    try:
+        yield database
+    finally:
+        try:
+            drop_database(database, python=ctx.python)
+        except DatabaseSetupError as exc:
+            warnings.warn(ConformanceWarning(str(exc)), stacklevel=1)
+
+
+@pytest.mark.rule("migrations_single_head")
+def test_single_head(alembic):
+    assert_conforms(single_head(alembic))
+
+
+@pytest.mark.rule("migrations_roundtrip")
+def test_upgrade_downgrade_roundtrip(alembic, migration_database):
+    assert_conforms(roundtrip(alembic, migration_database))
+
+
+@pytest.mark.rule("migrations_drift")
+def test_models_match_migrations(alembic, migration_database):
+    assert_conforms(drift(alembic, migration_database))
