@@ -1,0 +1,407 @@
+"""Boot the FastAPI app with real uvicorn, probe it, stop it, and judge what happened.
+
+Plan success criterion "FastAPI server starts without errors" (rule `app_boots`).
+
+`run_app` drives one boot in a sandbox copy of the backend (the app runs ONCE per pytest module:
+boot, GET the health path, GET /openapi.json, SIGTERM, wait) and records everything as an
+`AppRun`; `check_boot`, `check_routes` and `check_shutdown` turn that record into findings. No
+pytest here: the glue is tests/startup/test_app.py.
+
+What a clean stop is. uvicorn 0.54 re-raises SIGTERM on itself after a clean lifespan shutdown
+(so the process dies "by signal" like any well-behaved Unix daemon): the exit status after SIGTERM
+is -15 (143 through a shell) even when shutdown completed. A clean stop is therefore: exit 0 or
+-15/143 within the grace period AND "Application shutdown complete" in the log (uvicorn prints it
+after the lifespan's shutdown half ran) AND no other process of the app's process group alive.
+
+Messages show what the developer needs: the backend frames of the traceback (sandbox paths
+rewritten to repository paths), the exception line, and a command that reproduces the boot.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import shlex
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from conformance.appserver import HttpAnswer, http_get, serve_app
+from conformance.findings import CheckResult, Finding
+from conformance.processes import ManagedProcess, group_members
+from conformance.rules import RULES
+from conformance.spec import AppSpec
+
+STOP_GRACE = 10.0  # seconds between SIGTERM and SIGKILL (proposed spec key: app.stop_grace)
+SHUTDOWN_MARK = "Application shutdown complete"
+CLEAN_SIGTERM_CODES = (0, -signal.SIGTERM, 128 + signal.SIGTERM)
+TAIL_LINES = 15
+TRACEBACK_START = "Traceback (most recent call last)"  # uvicorn may prefix it: "ERROR:    Traceback ..."
+
+_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+)(?:, in (.+))?$')
+_EXCEPTION = re.compile(
+    r"^(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt|Warning)(?::\s.*)?$"
+    r"|^(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*:\s.+$")
+_ERRORISH = re.compile(r"^(?:Error|ERROR|error|FATAL|fatal|FAILED)\b[: ]|Error:|error:")
+
+
+# --------------------------------------------------------------------------------------------
+# Observed facts
+
+
+@dataclass(frozen=True)
+class StopResult:
+    """How a process group answered SIGTERM."""
+
+    returncode: int | None  # None: still running after the grace period, then SIGKILLed
+    seconds: float
+    grace: float
+    survivors: tuple[tuple[int, str], ...] = ()  # (pid, command line) alive after the leader exited
+
+    @property
+    def exited_in_time(self) -> bool:
+        return self.returncode is not None
+
+
+@dataclass
+class AppRun:
+    """Everything one boot of the app showed. `log` has sandbox paths rewritten to repo paths."""
+
+    target: str
+    health_path: str
+    timeout: float
+    module_path: str  # repo-relative file of the target module (for locations)
+    reproduce: str  # shell command that boots the app the same way
+    healthy: bool = False
+    startup_seconds: float = 0.0
+    exited_early: int | None = None  # exit code when the app died before answering
+    last_health: HttpAnswer | None = None
+    openapi: HttpAnswer | None = None
+    stop: StopResult | None = None
+    log: str = ""
+    error: str | None = None  # the app could not be started at all (placeholder, spawn error)
+
+
+# --------------------------------------------------------------------------------------------
+# Driving the child
+
+
+def run_app(*, backend: Path, repo_prefix: str, python: str, app: AppSpec, env: Mapping[str, str], log_dir: Path,
+            grace: float = STOP_GRACE, shown_env: Mapping[str, str] | None = None) -> AppRun:
+    """Boot `app` with uvicorn in `backend` (a sandbox copy), probe health and OpenAPI, SIGTERM it.
+
+    `repo_prefix` is the backend's path inside the repository ("backend"): tracebacks from the
+    sandbox are rewritten to it. `shown_env` is the environment the reproduce command in failure
+    messages shows (the spec's test_env with readable placeholders; default: none). When the app
+    never becomes healthy it is killed at once (a server stuck in startup or in a hanging health
+    handler would only burn the grace period)."""
+    module = app.target.split(":", 1)[0]
+    module_file = module.replace(".", "/") + ".py"
+    if not (backend / module_file).is_file() and (backend / module.replace(".", "/") / "__init__.py").is_file():
+        module_file = module.replace(".", "/") + "/__init__.py"
+    run = AppRun(target=app.target, health_path=app.health_path, timeout=app.startup_timeout,
+                 module_path=_join(repo_prefix, module_file),
+                 reproduce=f"cd {repo_prefix or '.'} && {_env_prefix(shown_env or {})}python -m uvicorn {app.target} "
+                           "--port 8000")
+    sandbox_root = _sandbox_root(backend, repo_prefix)
+    started = time.monotonic()
+    try:
+        with serve_app(backend=backend, python=python, app=app, env=env, log_dir=log_dir, name="app") as running:
+            run.startup_seconds = time.monotonic() - started
+            run.healthy = running.healthy
+            process = running.process
+            if running.healthy:
+                run.openapi = running.get("/openapi.json")
+                run.stop = stop_group(process, grace, signal_group=False)
+            elif process.running:
+                run.last_health = http_get(running.url + app.health_path, timeout=1.0)
+                process.kill()
+            else:
+                run.exited_early = process.proc.returncode
+            run.log = _repo_paths(_full_log(process), sandbox_root)
+    except OSError as exc:  # the interpreter cannot be spawned
+        run.error = f"cannot start {python}: {exc}"
+    return run
+
+
+def stop_group(process: ManagedProcess, grace: float, *, signal_group: bool,
+               also_under: Path | None = None) -> StopResult:
+    """SIGTERM the leader (or the whole group), wait up to `grace` for it to exit, then list
+    what is still alive (its process group, plus processes whose cwd is under `also_under`, which
+    catches children that escaped the group with setsid), and SIGKILL all of it.
+
+    Unlike ManagedProcess.stop(), survivors are looked at BEFORE the final SIGKILL of the group.
+    """
+    started = time.monotonic()
+    pid = process.proc.pid
+    returncode: int | None
+    if process.running:
+        try:
+            if signal_group:
+                os.killpg(pid, signal.SIGTERM)
+            else:
+                process.proc.send_signal(signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            returncode = process.proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            returncode = None
+    else:
+        returncode = process.proc.returncode
+    seconds = time.monotonic() - started
+    survivors: list[int] = []
+    if returncode is not None:
+        # Members get a moment to follow their leader (uvicorn reloader/worker children).
+        deadline = time.monotonic() + min(2.0, grace)
+        while True:
+            survivors = _alive(pid, also_under)
+            if not survivors or time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+    described = tuple((p, _cmdline(p)) for p in survivors)
+    for other in survivors:
+        try:
+            os.kill(other, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    process.kill()
+    return StopResult(returncode, seconds, grace, described)
+
+
+def _alive(pgid: int, also_under: Path | None) -> list[int]:
+    pids = set(group_members(pgid))
+    if also_under is not None:
+        pids |= set(processes_under(also_under))
+    pids.discard(os.getpid())
+    return sorted(pids)
+
+
+def processes_under(directory: Path) -> list[int]:
+    """Live processes (not us) whose working directory is `directory` or below it."""
+    root = str(directory.resolve())
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and (cwd == root or cwd.startswith(root + "/")):
+            found.append(int(entry.name))
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "?"
+    return raw.replace(b"\0", b" ").decode("utf-8", "replace").strip() or "?"
+
+
+def _full_log(process: ManagedProcess) -> str:
+    return (process.errors().rstrip() + "\n" + process.output().rstrip()).strip()
+
+
+# --------------------------------------------------------------------------------------------
+# Judging
+
+
+def check_boot(run: AppRun, phase: int | None = None) -> CheckResult:
+    """The app answers 200 on its health path within the startup timeout."""
+    if run.error:
+        return CheckResult([_finding(run.module_path, None, run.error, "check --backend-python", phase)])
+    if run.healthy:
+        return CheckResult()
+    path, line = last_backend_frame(run.log)
+    where = (path, line) if path else (run.module_path, None)
+    shown = condensed_output(run.log)
+    if run.exited_early is not None:
+        error = key_error_line(run.log)
+        head = f"the app (uvicorn {run.target}) exited with code {run.exited_early} before answering " \
+               f"{run.health_path}" + (f": {error}" if error else "")
+        fix = f"fix the error above; reproduce with: {run.reproduce}"
+    else:
+        answered = "nothing answered" if run.last_health is None else \
+            f"it answered {run.last_health.status}: {_short(run.last_health.body)}"
+        head = f"the app (uvicorn {run.target}) did not answer {run.health_path} within {run.timeout:g}s ({answered})"
+        fix = (f"make GET {run.health_path} answer 200 quickly at startup (no waiting on external services; "
+               f"the test_env points them at local stand-ins), or raise [tool.conformance.app] startup_timeout; "
+               f"reproduce with: {run.reproduce}")
+        where = (run.module_path, None) if run.last_health is None or not path else where
+    message = head + (f"\n{_indent(shown)}" if shown else "")
+    return CheckResult([_finding(where[0], where[1], message, fix, phase)])
+
+
+def check_routes(run: AppRun, routes: Sequence[str], phase: int | None = None) -> CheckResult:
+    """/openapi.json lists every path of the spec's `app.routes`."""
+    if not routes:
+        return CheckResult()
+    answer = run.openapi
+    if answer is None or answer.status != 200:
+        status = "nothing" if answer is None else str(answer.status)
+        return CheckResult([_finding(
+            run.module_path, None,
+            f"GET /openapi.json answered {status}; the route check needs the app's OpenAPI schema",
+            "keep FastAPI's default openapi_url (it may be hidden from docs with include_in_schema=False on "
+            "routes, not by disabling the schema), or empty [tool.conformance.app] routes", phase)])
+    try:
+        document = answer.json()
+        paths = sorted(document.get("paths", {}))  # type: ignore[union-attr]
+    except (ValueError, AttributeError):
+        return CheckResult([_finding(run.module_path, None, "GET /openapi.json did not return a JSON object",
+                                     "return FastAPI's generated schema at /openapi.json", phase)])
+    findings = []
+    for route in routes:
+        if route in paths:
+            continue
+        close = difflib.get_close_matches(route, paths, n=1, cutoff=0.6)
+        hint = f" (closest: {close[0]})" if close else ""
+        listed = ", ".join(paths) if len(paths) <= 12 else ", ".join(paths[:12]) + f", ... ({len(paths)} paths)"
+        findings.append(_finding(
+            run.module_path, None,
+            f"serves no route {route}{hint}; /openapi.json lists: {listed or 'no paths'}",
+            f"include the router that serves {route} in the app (app.include_router(...) in {run.module_path}), "
+            f"or update [tool.conformance.app] routes if the plan renamed it", phase, subject=route))
+    return CheckResult(findings)
+
+
+def check_shutdown(run: AppRun, phase: int | None = None) -> CheckResult:
+    """SIGTERM ends the app within the grace period, after its lifespan shutdown, leaving nothing behind."""
+    stop = run.stop
+    if stop is None:
+        return CheckResult()
+    findings = []
+    mark_seen = SHUTDOWN_MARK in run.log
+    if not stop.exited_in_time:
+        findings.append(_finding(
+            run.module_path, None,
+            f"the app did not exit within {stop.grace:g}s of SIGTERM and was killed"
+            + (f"\n{_indent(condensed_output(run.log))}" if run.log else ""),
+            "make the lifespan shutdown finish quickly (cancel background tasks, close pools with a timeout)",
+            phase))
+    elif stop.returncode not in CLEAN_SIGTERM_CODES or not mark_seen:
+        why = f"exited with code {stop.returncode}" if stop.returncode not in CLEAN_SIGTERM_CODES \
+            else f"exited without uvicorn's \"{SHUTDOWN_MARK}\""
+        path, line = last_backend_frame(run.log)
+        findings.append(_finding(
+            path or run.module_path, line if path else None,
+            f"the app's shutdown after SIGTERM failed: it {why}"
+            + (f"\n{_indent(condensed_output(run.log))}" if run.log else ""),
+            "fix the error in the lifespan's shutdown (the code after `yield`); clean is exit 0 or -15/143 "
+            f"with \"{SHUTDOWN_MARK}\" in the log; reproduce with: {run.reproduce}, then Ctrl+C", phase))
+    if stop.survivors:
+        listed = "; ".join(f"{pid}: {cmd}" for pid, cmd in stop.survivors)
+        findings.append(_finding(
+            run.module_path, None,
+            f"left {len(stop.survivors)} process(es) of its group running after it exited: {listed}",
+            "stop the child processes the app starts in its lifespan shutdown (terminate + wait)", phase))
+    return CheckResult(findings)
+
+
+def is_clean_stop(returncode: int | None, log: str) -> bool:
+    """Exit 0 or -15/143 (uvicorn 0.54 re-raises SIGTERM) and the lifespan shutdown completed."""
+    return returncode in CLEAN_SIGTERM_CODES and SHUTDOWN_MARK in log
+
+
+# --------------------------------------------------------------------------------------------
+# Reading child output
+
+
+def last_backend_frame(log: str) -> tuple[str | None, int | None]:
+    """The innermost traceback frame in a repository file (relative path), if any."""
+    found: tuple[str | None, int | None] = (None, None)
+    for line in log.splitlines():
+        match = _FRAME.match(line)
+        if match and not match.group(1).startswith(("/", "<")):
+            found = (match.group(1), int(match.group(2)))
+    return found
+
+
+def key_error_line(log: str) -> str | None:
+    """The line that says what went wrong: a traceback's exception line, else the last error line."""
+    lines = [line.rstrip() for line in log.splitlines() if line.strip()]
+    last_tb = max((i for i, line in enumerate(lines) if TRACEBACK_START in line),
+                  default=None)
+    if last_tb is not None:
+        for line in reversed(lines[last_tb:]):
+            if not line.startswith((" ", "\t")) and _EXCEPTION.match(line):
+                return line.strip()
+    for line in reversed(lines):
+        if _ERRORISH.search(line):
+            return line.strip()
+    return None
+
+
+def condensed_output(log: str, limit: int = TAIL_LINES) -> str:
+    """What a failure message shows: the last traceback cut to its repository frames and the
+    exception, else the last `limit` lines of output."""
+    lines = log.rstrip().splitlines()
+    starts = [i for i, line in enumerate(lines) if TRACEBACK_START in line]
+    if not starts:
+        return "\n".join(lines[-limit:])
+    block = lines[starts[-1]:]
+    frames: list[list[str]] = []
+    rest: list[str] = []
+    for line in block[1:]:
+        if _FRAME.match(line):
+            frames.append([line])
+        elif frames and line.startswith(("    ", "\t")) and not rest:
+            if set(line.strip()) <= {"^", "~"}:
+                continue
+            frames[-1].append(line)
+        else:
+            rest.append(line)
+    ours = [f for f in frames if not _FRAME.match(f[0]).group(1).startswith(("/", "<"))]  # type: ignore[union-attr]
+    kept = ours[-4:] or frames[-2:]
+    out = ["Traceback (most recent call last)" + (" (frames in the repository):" if ours else " (last frames):")]
+    for frame in kept:
+        out.extend(frame)
+    out.extend(line for line in rest if line.strip())
+    return "\n".join(out[:limit * 2])
+
+
+def _repo_paths(text: str, sandbox_root: Path) -> str:
+    """Rewrite sandbox paths to repository-relative ones: the developer's paths, not ours."""
+    return text.replace(str(sandbox_root) + "/", "").replace(str(sandbox_root), ".")
+
+
+def _sandbox_root(backend: Path, prefix: str) -> Path:
+    root = backend
+    for _ in [p for p in prefix.split("/") if p]:
+        root = root.parent
+    return root
+
+
+def _join(prefix: str, rel: str) -> str:
+    return f"{prefix}/{rel}" if prefix else rel
+
+
+def _env_prefix(env: Mapping[str, str]) -> str:
+    return "".join(f"{k}={shlex.quote(v)} " for k, v in env.items())
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    | " + line for line in text.splitlines())
+
+
+def _short(body: bytes, limit: int = 160) -> str:
+    text = body.decode("utf-8", "replace").strip().replace("\n", " ")
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _finding(path: str, line: int | None, message: str, fix: str, phase: int | None, subject: str = "") -> Finding:
+    return Finding(rule="app_boots", path=path, line=line, message=message, fix=fix, subject=subject,
+                   plan=RULES["app_boots"].plan, phase=phase)
+
+
+__all__ = ["AppRun", "StopResult", "run_app", "stop_group", "processes_under", "check_boot", "check_routes",
+           "check_shutdown", "is_clean_stop", "last_backend_frame", "key_error_line", "condensed_output",
+           "STOP_GRACE", "SHUTDOWN_MARK"]

@@ -1,0 +1,69 @@
+"""FastAPI server starts without errors: the app boots under real uvicorn, answers its health
+path, lists the spec's routes in /openapi.json and stops cleanly on SIGTERM.
+
+The app is booted ONCE per module (fixture `app_run`): boot, probes and the SIGTERM all happen
+in the fixture, and each test judges one part of the record. So the tests are independent of
+their order (and of xdist's distribution), and a broken app costs one startup timeout, not three.
+
+The database is always a throwaway SQLite file from test_env ({tmp} is a fresh directory), even
+with --database-url: this check does not migrate, and must not touch a real database.
+"""
+
+import pytest
+
+from conformance.plugin import assert_conforms
+from conformance.repo import RepoError
+from conformance.sandbox import PlaceholderError, expand_env
+
+pytestmark = pytest.mark.startup
+
+NOT_BOOTED = "the app did not boot (see test_app_boots_and_answers_health)"
+
+
+@pytest.fixture(scope="module")
+def app_run(conformance_context, sandbox_backend, tmp_path_factory):
+    from conformance.appcheck import run_app
+
+    ctx = conformance_context
+    tmp = tmp_path_factory.mktemp("app")
+    values = {"tmp": str(tmp), "python": ctx.python, "backend": str(sandbox_backend)}
+    try:
+        env = expand_env(ctx.spec.test_env, values, "test_env")
+    except PlaceholderError as exc:
+        pytest.fail(f"conformance spec: {exc}", pytrace=False)
+    env.setdefault("DATABASE_URL", f"sqlite:///{tmp}/app.db")
+    try:
+        prefix = ctx.index().prefix
+    except RepoError as exc:
+        pytest.fail(f"cannot index the backend: {exc}", pytrace=False)
+    logs = tmp / "logs"
+    logs.mkdir()
+    shown = expand_env(ctx.spec.test_env, {**values, "tmp": "/tmp/conformance", "backend": "."}, "test_env")
+    return run_app(backend=sandbox_backend, repo_prefix=prefix, python=ctx.python, app=ctx.spec.app, env=env,
+                   log_dir=logs, shown_env=shown)
+
+
+@pytest.mark.rule("app_boots")
+def test_app_boots_and_answers_health(app_run, conformance_context):
+    from conformance.appcheck import check_boot
+
+    assert_conforms(check_boot(app_run, conformance_context.spec.phase_of("app_boots")))
+
+
+@pytest.mark.rule("app_boots")
+def test_openapi_lists_routes(app_run, conformance_context):
+    from conformance.appcheck import check_routes
+
+    if not app_run.healthy:
+        pytest.skip(NOT_BOOTED)
+    spec = conformance_context.spec
+    assert_conforms(check_routes(app_run, spec.app.routes, spec.phase_of("app_boots")))
+
+
+@pytest.mark.rule("app_boots")
+def test_app_shuts_down_cleanly(app_run, conformance_context):
+    from conformance.appcheck import check_shutdown
+
+    if not app_run.healthy:
+        pytest.skip(NOT_BOOTED)
+    assert_conforms(check_shutdown(app_run, conformance_context.spec.phase_of("app_boots")))
