@@ -193,11 +193,14 @@ def _resolve_python(config: pytest.Config) -> str:
 
 
 def _load_spec(config: pytest.Config) -> Spec | None:
-    """The explicit spec file, else the rootdir's pyproject.toml if it has [tool.conformance]."""
+    """The explicit spec file, else conformance.toml at the rootdir, else the rootdir's
+    pyproject.toml if it has [tool.conformance]; no spec at all leaves the plugin inert."""
     raw = config.getoption("conformance_config") or os.environ.get("CONFORMANCE_CONFIG")
     if raw:
         path = Path(raw).expanduser()
         path = path if path.is_absolute() else config.invocation_params.dir / path
+    elif (config.rootpath / "conformance.toml").is_file():
+        path = config.rootpath / "conformance.toml"
     else:
         path = config.rootpath / "pyproject.toml"
         if not _has_conformance_table(path):

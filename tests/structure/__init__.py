@@ -1,0 +1,1 @@
+"""Part of the conformance suite, installed as conformance.suite (see pyproject.toml)."""
