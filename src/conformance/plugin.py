@@ -8,14 +8,14 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conformance.findings import CheckResult, ConformanceWarning, Finding, Skipped, render_all
+from conformance.findings import Finding, Skipped  # noqa: F401 - re-exported for test modules
+from conformance.outcomes import assert_conforms  # noqa: F401 - the suite's assertion helper
 from conformance.repo import RepoError, RepoIndex, build_index
 from conformance.spec import Spec, SpecError, load_spec
 
@@ -101,8 +101,13 @@ class Context:
 CONTEXT = pytest.StashKey[Context]()
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    from conformance import outcomes
+
+    if not pluginmanager.has_plugin("conformance.outcomes"):
+        pluginmanager.register(outcomes, "conformance.outcomes")
     group = parser.getgroup("conformance", "backend conformance to the reorganization plan")
+    outcomes.add_options(group)
     group.addoption("--backend-root", metavar="PATH", default=None,
                     help="backend under test (env CONFORMANCE_BACKEND_ROOT; default: the spec's `backend`)")
     group.addoption("--backend-python", metavar="PATH", default=None,
@@ -397,19 +402,3 @@ def contract_results(conformance_context: Context, tmp_path_factory: pytest.Temp
     assert ctx.contracts_file is not None
     return ctx.cached("contracts", lambda: check_contracts(
         ctx.contracts_file, ctx.backend, cache_dir=tmp_path_factory.mktemp("grimp-cache")))
-
-
-def assert_conforms(result: CheckResult | list[Finding] | Skipped | None) -> None:
-    """Fail with every error finding, warn with the warnings, skip when the check cannot run."""
-    if result is None:
-        result = CheckResult()
-    elif isinstance(result, Skipped):
-        result = CheckResult(skipped=result)
-    elif isinstance(result, list):
-        result = CheckResult(list(result))
-    for finding in result.warnings:
-        warnings.warn(ConformanceWarning(finding.render()), stacklevel=2)
-    if result.errors:
-        pytest.fail(render_all(result.errors), pytrace=False)
-    if result.skipped is not None:
-        pytest.skip(result.skipped.reason)

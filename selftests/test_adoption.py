@@ -1,0 +1,111 @@
+"""Adoption features on the legacy tree: phases, the shrinking baseline, the summary and report."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from selftests.trees import LEGACY_FAILURES, legacy_repo
+
+
+@pytest.fixture
+def legacy(tmp_path):
+    repo = legacy_repo(tmp_path / "repo")
+    return repo, repo.root / "backend"
+
+
+def _counts(output: str) -> dict[str, int]:
+    closing = [line for line in output.splitlines() if re.search(r"\d+ (passed|failed)", line)][-1]
+    return {word: int(n) for n, word in re.findall(r"(\d+) (passed|failed|skipped|xfailed|errors?)", closing)}
+
+
+def test_phase_one_enforces_phase_one_and_skips_the_rest_with_counts(legacy, run_suite):
+    _, backend = legacy
+    run = run_suite(backend, "--phase", "1")
+    assert "test_move[cleanup_users.py]" in run.failed  # phase 1
+    assert "test_move[package.json]" not in run.failed  # phase 2
+    assert run.outcomes["test_move[package.json]"] == "skipped"
+    assert "phase 2 not enforced yet (--phase 1): would raise 1 finding(s)" in run.messages["test_move[package.json]"]
+    assert run.outcomes["test_package_dir[schemas]"] == "skipped"
+    assert "phase 3 not enforced yet" in run.messages["test_package_dir[schemas]"]
+    assert "enforcing plan phases 1-1" in run.output
+
+
+def test_bad_phase_is_a_usage_error(legacy, run_suite):
+    _, backend = legacy
+    run = run_suite(backend, "--phase", "7")
+    assert run.ret == pytest.ExitCode.USAGE_ERROR and "--phase must be 1, 2, 3 or 4, got 7" in run.output
+
+
+def test_baseline_ratchet(legacy, tmp_path, run_suite):
+    repo, backend = legacy
+    baseline = tmp_path / "baseline.txt"
+    recorded = run_suite(backend, f"--conformance-baseline={baseline}", "--update-baseline")
+    assert recorded.ret == 0, recorded.output
+    lines = [l for l in baseline.read_text().splitlines() if not l.startswith("#")]
+    assert lines == sorted(lines) and len(lines) >= len(LEGACY_FAILURES)
+    assert "test_move[cleanup_users.py] | backend/cleanup_users.py | is in the backend root" in baseline.read_text()
+
+    green = run_suite(backend, f"--conformance-baseline={baseline}")
+    assert green.ret == 0 and green.failed == set(), green.output
+    assert green.with_outcome("skipped") >= set(LEGACY_FAILURES)  # xfail reports count as skipped here
+    assert "baselined: 1 finding" in green.messages["test_move[cleanup_users.py]"]
+
+    # Fixing a finding turns the run red until its entry leaves the baseline.
+    repo.mv("backend/notes.txt", "backend/tests/notes.txt")
+    fixed = run_suite(backend, f"--conformance-baseline={baseline}")
+    assert "test_root_files" in fixed.failed
+    assert "fixed: remove it from the baseline" in fixed.messages["test_root_files"]
+    assert "test_root_files | backend/notes.txt | is in the backend root" in fixed.messages["test_root_files"]
+    run_suite(backend, f"--conformance-baseline={baseline}", "--update-baseline")
+    assert "backend/notes.txt" not in baseline.read_text()
+    assert run_suite(backend, f"--conformance-baseline={baseline}").ret == 0
+
+    # A new violation fails naming only the new finding.
+    repo.write({"backend/services/debug_cache.py": "\n"}).commit("new debug script")
+    new = run_suite(backend, f"--conformance-baseline={baseline}")
+    assert new.failed == {"test_no_forbidden_files[debug_*]"}, new.output
+    assert "backend/services/debug_cache.py is a debug script" in new.messages["test_no_forbidden_files[debug_*]"]
+    assert "1 finding:" in new.messages["test_no_forbidden_files[debug_*]"]
+
+
+def test_baseline_ignores_line_numbers():
+    from conformance.baseline import normalize_message
+
+    assert normalize_message("`from a import b` (lazy): no module x") == normalize_message(
+        "`from a import b` (lazy): no module x")
+    assert normalize_message("database.crud -> api.chat (l.3)") == normalize_message("database.crud -> api.chat (l.9)")
+    assert normalize_message("see backend/x.py:12 and y.py:3:4") == "see backend/x.py and y.py"
+
+
+def test_malformed_baseline_is_a_usage_error(legacy, tmp_path, run_suite):
+    _, backend = legacy
+    baseline = tmp_path / "baseline.txt"
+    baseline.write_text("# header\nnot a baseline line\n")
+    run = run_suite(backend, f"--conformance-baseline={baseline}")
+    assert run.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"{baseline}:2: expected 'test id | path | message'" in run.output
+
+
+def test_summary_and_markdown_report_match_the_outcome_line(legacy, tmp_path, run_suite):
+    _, backend = legacy
+    report = tmp_path / "report.md"
+    run = run_suite(backend, f"--conformance-report={report}")
+    counts = _counts(run.output)
+    total_line = [l for l in run.output.splitlines() if l.startswith("total")][0].split()
+    passed, failed, error, baselined, skipped = map(int, total_line[1:6])
+    assert (passed, failed, skipped) == (counts.get("passed", 0), counts["failed"], counts.get("skipped", 0))
+    assert "Database migrations work" in run.output and "Phase 4" in run.output
+    text = report.read_text()
+    assert text.startswith("# Backend conformance")
+    assert f"**FAILED**: {passed} passed, {failed} failed" in text
+    assert "| Clear documentation of new structure |" in text
+    assert "## Failures" in text and "test_move[cleanup_users.py]" in text
+
+
+def test_junit_carries_the_finding_messages(legacy, tmp_path, run_suite):
+    _, backend = legacy
+    junit = tmp_path / "junit.xml"
+    run_suite(backend, f"--junitxml={junit}")
+    assert "backend/cleanup_users.py is in the backend root; the plan moves it to scripts/admin/" in junit.read_text()
