@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from selftests.trees import LEGACY_FAILURES, legacy_repo
+from selftests.trees import LEGACY_FAILURES, PROJECT, legacy_repo
 
 
 @pytest.fixture
@@ -109,3 +109,48 @@ def test_junit_carries_the_finding_messages(legacy, tmp_path, run_suite):
     junit = tmp_path / "junit.xml"
     run_suite(backend, f"--junitxml={junit}")
     assert "backend/cleanup_users.py is in the backend root; the plan moves it to scripts/admin/" in junit.read_text()
+
+
+def test_fix_plan_commands_bring_the_legacy_tree_to_the_target_layout(legacy, run_suite):
+    import subprocess
+    import sys
+
+    repo, backend = legacy
+    plan = subprocess.run([sys.executable, "-m", "conformance", "plan", f"--backend-root={backend}"],
+                          cwd=str(PROJECT), capture_output=True, text=True, timeout=60)
+    assert plan.returncode == 0, plan.stderr
+    assert "# --- Phase 1 ---" in plan.stdout and "# --- Phase 2 ---" in plan.stdout
+    assert "mkdir -p backend/scripts/admin && git mv backend/cleanup_users.py " \
+           "backend/scripts/admin/cleanup_users.py" in plan.stdout
+    assert "echo /data/ >> backend/.gitignore" in plan.stdout
+    assert "git rm -r --cached -- backend/logs" in plan.stdout
+    before = repo.git("status", "--porcelain")
+    assert before == ""  # printing the plan changed nothing
+    applied = subprocess.run(["bash", "-c", plan.stdout], capture_output=True, text=True, timeout=60)
+    assert applied.returncode == 0, applied.stderr
+    run = run_suite(backend)
+    assert run.failed == set(), run.output
+
+
+def test_fix_plan_on_a_conforming_backend_has_nothing_to_do(tmp_path):
+    import subprocess
+    import sys
+
+    from selftests.trees import reference_repo
+
+    repo = reference_repo(tmp_path / "chatai")
+    plan = subprocess.run([sys.executable, "-m", "conformance", "plan", f"--backend-root={repo.root / 'backend'}"],
+                          cwd=str(PROJECT), capture_output=True, text=True, timeout=60)
+    assert "# nothing to do: the structure conforms to the plan" in plan.stdout
+
+
+def test_fix_plan_reports_a_broken_spec_without_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    config = tmp_path / "spec.toml"
+    config.write_text("max_root_file = 1\n")
+    plan = subprocess.run([sys.executable, "-m", "conformance", "plan", f"--config={config}",
+                           f"--backend-root={tmp_path}"], capture_output=True, text=True, timeout=60)
+    assert plan.returncode == 2
+    assert 'unknown key "max_root_file"' in plan.stderr and "Traceback" not in plan.stderr

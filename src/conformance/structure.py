@@ -326,7 +326,7 @@ class _Checker:
             if f"{package}/__init__.py" in self.index.files:
                 message = (f"sits beside the package {package}/: Python always imports the package, so this "
                            "module is dead code or imported by a path hack")
-                fix = (f"move anything still needed into {package}/, then: {self.remove_command([path])}")
+                fix = f"{self.remove_command([path])}   # after moving anything still needed into {package}/"
             else:
                 message = (f"sits beside {package}/, which has no __init__.py: `import "
                            f"{posixpath.basename(package)}` loads this module and the directory is unreachable")
