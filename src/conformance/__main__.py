@@ -1,4 +1,8 @@
-"""Command line: `python -m conformance plan` prints the fix plan for a backend."""
+"""Command line of backend-conformance.
+
+    python -m conformance init [--backend DIR]   write conformance.toml and .importlinter here
+    python -m conformance plan [--backend-root DIR]   print the fix plan (never runs it)
+"""
 
 from __future__ import annotations
 
@@ -17,12 +21,43 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("--backend-root", type=Path, default=None, help="the backend (default: the spec's backend)")
     plan.add_argument("--config", type=Path, default=None,
                       help="spec file (default: conformance.toml, else pyproject.toml in the current directory)")
+    init = sub.add_parser("init", help="write conformance.toml (the plan) and .importlinter into this repository")
+    init.add_argument("--backend", default="backend", help="the backend directory, relative to here")
+    init.add_argument("--force", action="store_true", help="overwrite existing files")
     args = parser.parse_args(argv)
     try:
+        if args.command == "init":
+            return _init(Path.cwd(), args.backend, args.force)
         return _plan(args.config, args.backend_root)
     except (SpecError, RepoError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def _init(here: Path, backend: str, force: bool) -> int:
+    """Copy the plan and the contracts templates; the user then edits backend paths and packages."""
+    from importlib.resources import files
+
+    data = files("conformance") / "data"
+    if not (here / backend).is_dir():
+        print(f"error: {here / backend} is not a directory (pass --backend DIR)", file=sys.stderr)
+        return 2
+    spec_text = (data / "conformance.toml").read_text(encoding="utf-8").replace(
+        'backend = "backend"', f'backend = "{backend}"', 1)
+    written = []
+    for name, text in (("conformance.toml", spec_text),
+                       (".importlinter", (data / "importlinter.ini").read_text(encoding="utf-8"))):
+        target = here / name
+        if target.exists() and not force:
+            print(f"kept existing {name} (use --force to overwrite)")
+            continue
+        target.write_text(text, encoding="utf-8")
+        written.append(name)
+    for name in written:
+        print(f"wrote {name}")
+    print("next: edit conformance.toml (paths, moves, workers) and root_packages in .importlinter, then run\n"
+          "  pytest --pyargs conformance.suite -n auto -p no:cacheprovider")
+    return 0
 
 
 def _plan(config: Path | None, backend: Path | None) -> int:
