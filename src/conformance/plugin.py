@@ -102,10 +102,12 @@ CONTEXT = pytest.StashKey[Context]()
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
-    from conformance import outcomes
+    from conformance import outcomes, shared
 
     if not pluginmanager.has_plugin("conformance.outcomes"):
         pluginmanager.register(outcomes, "conformance.outcomes")
+    if not pluginmanager.has_plugin("conformance.shared"):
+        pluginmanager.register(shared, "conformance.shared")
     group = parser.getgroup("conformance", "backend conformance to the reorganization plan")
     outcomes.add_options(group)
     group.addoption("--backend-root", metavar="PATH", default=None,
@@ -344,12 +346,15 @@ def backend_interpreter(conformance_context: Context) -> Any:
 
 
 @pytest.fixture(scope="session")
-def dependency_report(conformance_context: Context, import_scan: Any, backend_interpreter: Any) -> Any:
+def dependency_report(conformance_context: Context, import_scan: Any, backend_interpreter: Any,
+                      pytestconfig: pytest.Config) -> Any:
     from conformance.dependencies import check_dependencies
 
-    return conformance_context.cached("dependencies", lambda: check_dependencies(
-        conformance_context.backend, conformance_context.spec, backend_interpreter, import_scan.backend_names,
-        import_scan.repo_path))
+    from conformance.shared import shared
+
+    return conformance_context.cached("dependencies", lambda: shared(pytestconfig, "dependencies", lambda: (
+        check_dependencies(conformance_context.backend, conformance_context.spec, backend_interpreter,
+                           import_scan.backend_names, import_scan.repo_path))))
 
 
 @pytest.fixture(scope="session")
@@ -366,7 +371,8 @@ def sandbox_backend(conformance_context: Context, tmp_path_factory: pytest.TempP
 
 @pytest.fixture(scope="session")
 def importability(conformance_context: Context, import_scan: Any, sandbox_backend: Path,
-                  dependency_report: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+                  dependency_report: Any, tmp_path_factory: pytest.TempPathFactory,
+                  pytestconfig: pytest.Config) -> Any:
     """A function: group -> CheckResult of the modules of that group that fail to import."""
     from conformance.importability import check_importability
     from conformance.imports import importability_results, static_error_files
@@ -382,7 +388,9 @@ def importability(conformance_context: Context, import_scan: Any, sandbox_backen
         claimed |= {import_scan.index.backend_rel(f.path) or f.path for f in deps}
         return importability_results(import_scan, report, claimed)
 
-    results = conformance_context.cached("importability", build)
+    from conformance.shared import shared
+
+    results = conformance_context.cached("importability", lambda: shared(pytestconfig, "importability", build))
     return lambda group: results.get(group)
 
 
