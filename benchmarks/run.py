@@ -84,6 +84,17 @@ def main() -> None:
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"median of {args.runs} warm runs")
     print()
+    times = {name: seconds for name, seconds, _ in rows}
+    empty_session = times["empty pytest session"]
+    for size in args.sizes:
+        lint = times[f"{size} modules: lint-imports alone"]
+        fast = times[f"{size} modules: -m 'not startup' (serial)"]
+        print(f"{size} modules: fast subset / (lint-imports + empty session) = {fast / (lint + empty_session):.2f}x "
+              "(target <= 1.5x)")
+    for small, large in zip(args.sizes, args.sizes[1:]):
+        growth = times[f"{large} modules: -m 'not startup' (serial)"] / times[f"{small} modules: -m 'not startup' (serial)"]
+        print(f"{small} -> {large} modules: time x{growth:.2f} for modules x{large / small:.0f} (target: at most linear)")
+    print()
     print("| what | seconds | items |")
     print("|---|---:|---:|")
     for name, seconds, items in rows:
