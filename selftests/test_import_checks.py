@@ -169,3 +169,41 @@ def test_layer_violation_fails_exactly_its_contract(tmp_path, run_suite):
     message = run.messages["test_contract[layers]"]
     assert "database.crud -> api.chat (l.1)" in message
     assert "fix: database/crud.py:1" in message
+
+
+def _alias_spec(tmp_path, backend) -> str:
+    from selftests.trees import PROJECT
+
+    text = (PROJECT / "src/conformance/data/conformance.toml").read_text()
+    text = text.replace('backend = "backend"', f'backend = "{backend}"', 1)
+    text += '\n[[aliases]]\nold = "database.auth"\nnew = "core.auth"\nretire_phase = 3\n'
+    config = tmp_path / "spec.toml"
+    config.write_text(text)
+    return f"--conformance-config={config}"
+
+
+SHIM = "import warnings\n\nfrom core.auth import verify\n\nwarnings.warn('use core.auth', DeprecationWarning)\n"
+
+
+@pytest.mark.parametrize(("phase", "shim", "failing", "fragment"), [
+    ("2", True, None, "is a transitional alias of core.auth, to be retired in phase 3; 1 import(s) still use it: "
+                      "backend/api/login.py:1"),
+    ("2", False, "test_transitional_alias[database.auth]",
+     "backend/database/auth.py is gone, so `import database.auth` breaks before phase 3 retires it"),
+    ("4", True, "test_transitional_alias[database.auth]",
+     "backend/database/auth.py still exists although phase 3 retires the alias database.auth -> core.auth; "
+     "imported at backend/api/login.py:1"),
+    ("4", False, None, None),
+])
+def test_transitional_alias_follows_the_enforced_phase(phase, shim, failing, fragment, tmp_path, backend_files,
+                                                       run_suite):
+    files = dict(backend_files)
+    if shim:
+        files["backend/database/auth.py"] = SHIM
+        files["backend/api/login.py"] = "from database.auth import verify\n"
+    make_repo(tmp_path / "repo", files)
+    run = run_suite(None, _alias_spec(tmp_path, tmp_path / "repo" / "backend"), "--phase", phase, "-W", "always",
+                    "-k", "alias", part="imports")
+    assert run.failed == ({failing} if failing else set()), run.output
+    if fragment:
+        assert fragment in (run.messages.get(failing, "") if failing else run.output)

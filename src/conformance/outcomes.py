@@ -151,6 +151,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report
     phase = item_phase(item)
     rule = item.get_closest_marker("rule")
+    if rule is None:
+        return report  # not a conformance test (e.g. the project's own self-tests)
     report.user_properties.append(("conformance_rule", rule.args[0] if rule and rule.args else ""))
     report.user_properties.append(("conformance_phase", phase or 0))
     if report.when == "call":

@@ -281,6 +281,8 @@ def _spec_params(spec: Spec) -> dict[str, list[tuple[Any, str, int]]]:
         "dependency_rule": [(r, r, spec.phase_of("dependencies")) for r in DEPENDENCY_IDS],
         "import_package": [(g, g, spec.phase_of("importable")) for g in importable_groups(spec)],
         "contract": [],
+        # Always enforced: the alias check itself compares the enforced phase with retire_phase.
+        "alias": [(a, a.old, 1) for a in spec.aliases],
         "worker_process": [(w, w.name, spec.phase_of("workers_function")) for w in spec.worker_processes],
     }
 

@@ -52,6 +52,7 @@ RULES: dict[str, Rule] = {
         Rule("dependencies", "Success criteria: All imports work correctly (third-party imports declared)", 3, SUCCESS_CRITERIA[0]),
         Rule("importable", "Phase 3.3: Test all imports work correctly", 3, SUCCESS_CRITERIA[0]),
         Rule("contract", "Current structure: layers (existing, well organized)", 3, SUCCESS_CRITERIA[0]),
+        Rule("alias", "Rollback Plan 3: Keep old import paths working during transition", 1, SUCCESS_CRITERIA[0]),
         Rule("app_boots", "Success criteria: FastAPI server starts without errors", 3, SUCCESS_CRITERIA[1]),
         Rule("migrations_single_head", "Phase 1.4: Clean up old alembic merge heads", 1, SUCCESS_CRITERIA[3]),
         Rule("migrations_roundtrip", "Success criteria: Database migrations work", 1, SUCCESS_CRITERIA[3]),

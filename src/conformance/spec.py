@@ -69,6 +69,15 @@ class ImportsSpec:
 
 
 @dataclass(frozen=True)
+class Alias:
+    """An old module path kept importable until `retire_phase` (the plan's rollback rule)."""
+
+    old: str
+    new: str
+    retire_phase: int = 4
+
+
+@dataclass(frozen=True)
 class AppSpec:
     """How to boot the FastAPI app (tests/startup)."""
 
@@ -134,6 +143,7 @@ class Spec:
     worker_processes: tuple[WorkerSpec, ...] = ()
     deploy: DeploySpec = field(default_factory=DeploySpec)
     docs: DocsSpec = field(default_factory=DocsSpec)
+    aliases: tuple[Alias, ...] = ()
 
     def phase_of(self, rule: str) -> int:
         return self.phases.get(rule, RULES[rule].phase if rule in RULES else 1)
@@ -273,6 +283,7 @@ def parse_spec(data: Any, source: Path, keypath: str) -> Spec:
         dockerfile=deploy_table.take_path("dockerfile", "Dockerfile") or "",
         ready_timeout=_positive(deploy_table, "ready_timeout", 60.0))
     deploy_table.reject_unknown()
+    aliases = _parse_aliases(top.take("aliases", list, []), top.child("aliases"), source)
     docs_table = _Table(top.take("docs", dict, {}), top.child("docs"), source)
     docs = DocsSpec(readme=docs_table.take_path("readme", "README.md") or "README.md")
     docs_table.reject_unknown()
@@ -306,7 +317,24 @@ def parse_spec(data: Any, source: Path, keypath: str) -> Spec:
         worker_processes=worker_processes,
         deploy=deploy,
         docs=docs,
+        aliases=aliases,
     )
+
+
+def _parse_aliases(data: list[Any], keypath: str, source: Path) -> tuple[Alias, ...]:
+    aliases: dict[str, Alias] = {}
+    for index, value in enumerate(data):
+        item = _Table(value, f"{keypath}[{index}]", source)
+        old, new = item.take("old", str), item.take("new", str)
+        for key, module in (("old", old), ("new", new)):
+            if not module or not all(part.isidentifier() for part in module.split(".")):
+                raise item.error(f"must be a dotted module path such as database.auth, got {module!r}", key)
+        alias = Alias(old, new, item.take_phase("retire_phase", 4))  # type: ignore[arg-type]
+        item.reject_unknown()
+        if alias.old in aliases:
+            raise item.error(f'"{alias.old}" has another alias entry', "old")
+        aliases[alias.old] = alias
+    return tuple(aliases.values())
 
 
 def _parse_env(data: dict[str, Any], keypath: str, source: Path) -> dict[str, str]:

@@ -42,3 +42,11 @@ def test_init_files(import_scan):
 @pytest.mark.rule("name_clash")
 def test_no_shadowed_modules(import_scan, backend_interpreter):
     assert_conforms(imports.check_shadowing(import_scan, backend_interpreter.stdlib, backend_interpreter.installed))
+
+
+@pytest.mark.rule("alias")
+def test_transitional_alias(alias, import_scan, pytestconfig):
+    from conformance.aliases import check_alias
+    from conformance.outcomes import enforced_phase
+
+    assert_conforms(check_alias(alias, import_scan, enforced_phase(pytestconfig)))
