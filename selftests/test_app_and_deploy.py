@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.appcheck import condensed_output, is_clean_stop, key_error_line, last_backend_frame
+from conformance.appcheck import is_clean_stop
+from conformance.childoutput import condensed_output, key_error_line, last_backend_frame
 from conformance.deploy import (
     TrackedTree,
     check_dockerfile,

@@ -20,51 +20,27 @@ rewritten to repository paths), the exception line, and a command that reproduce
 from __future__ import annotations
 
 import difflib
-import os
-import re
 import shlex
 import signal
-import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from conformance.appserver import HttpAnswer, http_get, serve_app
+from conformance.childoutput import condensed_output, key_error_line, last_backend_frame, quoted_block
 from conformance.findings import CheckResult, Finding
-from conformance.processes import ManagedProcess, group_members
+from conformance.processes import StopResult
 from conformance.rules import RULES
 from conformance.spec import AppSpec
 
 STOP_GRACE = 10.0  # seconds between SIGTERM and SIGKILL (proposed spec key: app.stop_grace)
 SHUTDOWN_MARK = "Application shutdown complete"
 CLEAN_SIGTERM_CODES = (0, -signal.SIGTERM, 128 + signal.SIGTERM)
-TAIL_LINES = 15
-TRACEBACK_START = "Traceback (most recent call last)"  # uvicorn may prefix it: "ERROR:    Traceback ..."
-
-_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+)(?:, in (.+))?$')
-_EXCEPTION = re.compile(
-    r"^(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt|Warning)(?::\s.*)?$"
-    r"|^(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*:\s.+$")
-_ERRORISH = re.compile(r"^(?:Error|ERROR|error|FATAL|fatal|FAILED)\b[: ]|Error:|error:")
 
 
 # --------------------------------------------------------------------------------------------
 # Observed facts
-
-
-@dataclass(frozen=True)
-class StopResult:
-    """How a process group answered SIGTERM."""
-
-    returncode: int | None  # None: still running after the grace period, then SIGKILLed
-    seconds: float
-    grace: float
-    survivors: tuple[tuple[int, str], ...] = ()  # (pid, command line) alive after the leader exited
-
-    @property
-    def exited_in_time(self) -> bool:
-        return self.returncode is not None
 
 
 @dataclass
@@ -116,98 +92,16 @@ def run_app(*, backend: Path, repo_prefix: str, python: str, app: AppSpec, env: 
             process = running.process
             if running.healthy:
                 run.openapi = running.get("/openapi.json")
-                run.stop = stop_group(process, grace, signal_group=False)
+                run.stop = process.terminate(grace)
             elif process.running:
                 run.last_health = http_get(running.url + app.health_path, timeout=1.0)
                 process.kill()
             else:
-                run.exited_early = process.proc.returncode
-            run.log = _repo_paths(_full_log(process), sandbox_root)
+                run.exited_early = process.exit_code
+            run.log = _repo_paths(process.log(), sandbox_root)
     except OSError as exc:  # the interpreter cannot be spawned
         run.error = f"cannot start {python}: {exc}"
     return run
-
-
-def stop_group(process: ManagedProcess, grace: float, *, signal_group: bool,
-               also_under: Path | None = None) -> StopResult:
-    """SIGTERM the leader (or the whole group), wait up to `grace` for it to exit, then list
-    what is still alive (its process group, plus processes whose cwd is under `also_under`, which
-    catches children that escaped the group with setsid), and SIGKILL all of it.
-
-    Unlike ManagedProcess.stop(), survivors are looked at BEFORE the final SIGKILL of the group.
-    """
-    started = time.monotonic()
-    pid = process.proc.pid
-    returncode: int | None
-    if process.running:
-        try:
-            if signal_group:
-                os.killpg(pid, signal.SIGTERM)
-            else:
-                process.proc.send_signal(signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            returncode = process.proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            returncode = None
-    else:
-        returncode = process.proc.returncode
-    seconds = time.monotonic() - started
-    survivors: list[int] = []
-    if returncode is not None:
-        # Members get a moment to follow their leader (uvicorn reloader/worker children).
-        deadline = time.monotonic() + min(2.0, grace)
-        while True:
-            survivors = _alive(pid, also_under)
-            if not survivors or time.monotonic() >= deadline:
-                break
-            time.sleep(0.1)
-    described = tuple((p, _cmdline(p)) for p in survivors)
-    for other in survivors:
-        try:
-            os.kill(other, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    process.kill()
-    return StopResult(returncode, seconds, grace, described)
-
-
-def _alive(pgid: int, also_under: Path | None) -> list[int]:
-    pids = set(group_members(pgid))
-    if also_under is not None:
-        pids |= set(processes_under(also_under))
-    pids.discard(os.getpid())
-    return sorted(pids)
-
-
-def processes_under(directory: Path) -> list[int]:
-    """Live processes (not us) whose working directory is `directory` or below it."""
-    root = str(directory.resolve())
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cwd = os.readlink(entry / "cwd")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z" and (cwd == root or cwd.startswith(root + "/")):
-            found.append(int(entry.name))
-    return found
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return "?"
-    return raw.replace(b"\0", b" ").decode("utf-8", "replace").strip() or "?"
-
-
-def _full_log(process: ManagedProcess) -> str:
-    return (process.errors().rstrip() + "\n" + process.output().rstrip()).strip()
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,7 +130,7 @@ def check_boot(run: AppRun, phase: int | None = None) -> CheckResult:
                f"the test_env points them at local stand-ins), or raise [tool.conformance.app] startup_timeout; "
                f"reproduce with: {run.reproduce}")
         where = (run.module_path, None) if run.last_health is None or not path else where
-    message = head + (f"\n{_indent(shown)}" if shown else "")
+    message = head + (f"\n{quoted_block(shown)}" if shown else "")
     return CheckResult([_finding(where[0], where[1], message, fix, phase)])
 
 
@@ -284,7 +178,7 @@ def check_shutdown(run: AppRun, phase: int | None = None) -> CheckResult:
         findings.append(_finding(
             run.module_path, None,
             f"the app did not exit within {stop.grace:g}s of SIGTERM and was killed"
-            + (f"\n{_indent(condensed_output(run.log))}" if run.log else ""),
+            + (f"\n{quoted_block(condensed_output(run.log))}" if run.log else ""),
             "make the lifespan shutdown finish quickly (cancel background tasks, close pools with a timeout)",
             phase))
     elif stop.returncode not in CLEAN_SIGTERM_CODES or not mark_seen:
@@ -294,10 +188,10 @@ def check_shutdown(run: AppRun, phase: int | None = None) -> CheckResult:
         findings.append(_finding(
             path or run.module_path, line if path else None,
             f"the app's shutdown after SIGTERM failed: it {why}"
-            + (f"\n{_indent(condensed_output(run.log))}" if run.log else ""),
+            + (f"\n{quoted_block(condensed_output(run.log))}" if run.log else ""),
             "fix the error in the lifespan's shutdown (the code after `yield`); clean is exit 0 or -15/143 "
             f"with \"{SHUTDOWN_MARK}\" in the log; reproduce with: {run.reproduce}, then Ctrl+C", phase))
-    if stop.survivors:
+    if stop.exited_in_time and stop.survivors:
         listed = "; ".join(f"{pid}: {cmd}" for pid, cmd in stop.survivors)
         findings.append(_finding(
             run.module_path, None,
@@ -309,63 +203,6 @@ def check_shutdown(run: AppRun, phase: int | None = None) -> CheckResult:
 def is_clean_stop(returncode: int | None, log: str) -> bool:
     """Exit 0 or -15/143 (uvicorn 0.54 re-raises SIGTERM) and the lifespan shutdown completed."""
     return returncode in CLEAN_SIGTERM_CODES and SHUTDOWN_MARK in log
-
-
-# --------------------------------------------------------------------------------------------
-# Reading child output
-
-
-def last_backend_frame(log: str) -> tuple[str | None, int | None]:
-    """The innermost traceback frame in a repository file (relative path), if any."""
-    found: tuple[str | None, int | None] = (None, None)
-    for line in log.splitlines():
-        match = _FRAME.match(line)
-        if match and not match.group(1).startswith(("/", "<")):
-            found = (match.group(1), int(match.group(2)))
-    return found
-
-
-def key_error_line(log: str) -> str | None:
-    """The line that says what went wrong: a traceback's exception line, else the last error line."""
-    lines = [line.rstrip() for line in log.splitlines() if line.strip()]
-    last_tb = max((i for i, line in enumerate(lines) if TRACEBACK_START in line),
-                  default=None)
-    if last_tb is not None:
-        for line in reversed(lines[last_tb:]):
-            if not line.startswith((" ", "\t")) and _EXCEPTION.match(line):
-                return line.strip()
-    for line in reversed(lines):
-        if _ERRORISH.search(line):
-            return line.strip()
-    return None
-
-
-def condensed_output(log: str, limit: int = TAIL_LINES) -> str:
-    """What a failure message shows: the last traceback cut to its repository frames and the
-    exception, else the last `limit` lines of output."""
-    lines = log.rstrip().splitlines()
-    starts = [i for i, line in enumerate(lines) if TRACEBACK_START in line]
-    if not starts:
-        return "\n".join(lines[-limit:])
-    block = lines[starts[-1]:]
-    frames: list[list[str]] = []
-    rest: list[str] = []
-    for line in block[1:]:
-        if _FRAME.match(line):
-            frames.append([line])
-        elif frames and line.startswith(("    ", "\t")) and not rest:
-            if set(line.strip()) <= {"^", "~"}:
-                continue
-            frames[-1].append(line)
-        else:
-            rest.append(line)
-    ours = [f for f in frames if not _FRAME.match(f[0]).group(1).startswith(("/", "<"))]  # type: ignore[union-attr]
-    kept = ours[-4:] or frames[-2:]
-    out = ["Traceback (most recent call last)" + (" (frames in the repository):" if ours else " (last frames):")]
-    for frame in kept:
-        out.extend(frame)
-    out.extend(line for line in rest if line.strip())
-    return "\n".join(out[:limit * 2])
 
 
 def _repo_paths(text: str, sandbox_root: Path) -> str:
@@ -388,10 +225,6 @@ def _env_prefix(env: Mapping[str, str]) -> str:
     return "".join(f"{k}={shlex.quote(v)} " for k, v in env.items())
 
 
-def _indent(text: str) -> str:
-    return "\n".join("    | " + line for line in text.splitlines())
-
-
 def _short(body: bytes, limit: int = 160) -> str:
     text = body.decode("utf-8", "replace").strip().replace("\n", " ")
     return text if len(text) <= limit else text[:limit] + "..."
@@ -402,6 +235,5 @@ def _finding(path: str, line: int | None, message: str, fix: str, phase: int | N
                    plan=RULES["app_boots"].plan, phase=phase)
 
 
-__all__ = ["AppRun", "StopResult", "run_app", "stop_group", "processes_under", "check_boot", "check_routes",
-           "check_shutdown", "is_clean_stop", "last_backend_frame", "key_error_line", "condensed_output",
-           "STOP_GRACE", "SHUTDOWN_MARK"]
+__all__ = ["AppRun", "run_app", "check_boot", "check_routes", "check_shutdown", "is_clean_stop", "STOP_GRACE",
+           "SHUTDOWN_MARK"]

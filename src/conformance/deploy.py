@@ -51,18 +51,17 @@ import posixpath
 import re
 import shlex
 import shutil
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conformance.appcheck import StopResult, condensed_output, key_error_line, processes_under, stop_group
 from conformance.appserver import HttpAnswer, http_get
+from conformance.childoutput import condensed_output, key_error_line, quoted_block
 from conformance.childenv import child_env
 from conformance.findings import CheckResult, Finding, Skipped
-from conformance.processes import ManagedProcess, ProcessTimeout, run
+from conformance.processes import ManagedProcess, ProcessTimeout, StopResult, run
 from conformance.repo import RepoIndex
 from conformance.rules import RULES
 from conformance.spec import Spec
@@ -1012,7 +1011,7 @@ def run_start_script(*, sandbox_root: Path, script: str, env: Mapping[str, str],
     production would: from its directory, executable bit honoured (else through bash), the backend
     interpreter's directory first on PATH (like an activated venv), sanitized env + `env`. Wait
     for http://127.0.0.1:port/health_path, then SIGTERM the process group and look for survivors
-    (the group, plus anything whose cwd is inside the sandbox)."""
+    (the group, plus daemons that left it: see ManagedProcess.terminate)."""
     path = sandbox_root / script
     url = f"http://127.0.0.1:{port}{health_path}"
     shown_env = " ".join(f"{k}={v}" for k, v in env.items() if k in ("PORT", "HOST"))
@@ -1028,25 +1027,15 @@ def run_start_script(*, sandbox_root: Path, script: str, env: Mapping[str, str],
     except OSError as exc:
         result.error = f"cannot run {script}: {exc}"
         return result
-    try:
+    with process:
         result.healthy = process.wait_until(lambda: _ok(http_get(url, timeout=2)), timeout=timeout, interval=0.2)
         result.seconds = time.monotonic() - started
-        if result.healthy:
-            result.stop = stop_group(process, grace, signal_group=True, also_under=sandbox_root)
-        elif process.running:
+        if not result.healthy and process.running:
             result.last_health = http_get(url, timeout=1.0)
-            result.stop = stop_group(process, 0.0, signal_group=True, also_under=sandbox_root)
-        else:
-            result.exited_early = process.proc.returncode
-            result.stop = stop_group(process, 0.0, signal_group=True, also_under=sandbox_root)
-        result.log = _repo_paths((process.errors().rstrip() + "\n" + process.output().rstrip()).strip(), sandbox_root)
-    finally:
-        process.kill()
-        for pid in processes_under(sandbox_root):  # whatever an interrupted run left behind
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        elif not result.healthy:
+            result.exited_early = process.exit_code
+        result.stop = process.terminate(grace if result.healthy else 0.0, whole_group=True)
+        result.log = _repo_paths(process.log(), sandbox_root)
     return result
 
 
@@ -1065,7 +1054,7 @@ def check_start(result: DeployRun, phase: int | None = None) -> CheckResult:
         return CheckResult([_finding(rel, None, result.error, f"make {rel} executable and runnable", phase)])
     findings = []
     shown = condensed_output(result.log)
-    block = ("\n" + "\n".join("    | " + out for out in shown.splitlines())) if shown else ""
+    block = "\n" + quoted_block(shown) if shown else ""
     if result.exited_early is not None:
         error = key_error_line(result.log)
         findings.append(_finding(
@@ -1085,7 +1074,7 @@ def check_start(result: DeployRun, phase: int | None = None) -> CheckResult:
         findings.append(_finding(rel, None, f"did not stop within {stop.grace:g}s of SIGTERM to its process group",
                                  "use `exec` for the server (so it receives SIGTERM) and let it shut down promptly",
                                  phase))
-    if stop is not None and stop.survivors:
+    if stop is not None and stop.exited_in_time and stop.survivors:
         listed = "; ".join(f"{pid}: {cmd}" for pid, cmd in stop.survivors)
         findings.append(_finding(
             rel, None, f"left {len(stop.survivors)} process(es) running after it was stopped: {listed}",

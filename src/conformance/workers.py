@@ -8,8 +8,8 @@ pytest (the tests in tests/startup/test_workers.py only wire fixtures to them):
   dependencies are locked (package-lock.json in sync) and installed (node_modules);
 - `check_worker`: boots the backend (migrations first) in the sandbox, starts the fake Telegram
   Bot API and the worker, sends one user message through getUpdates, waits for the reply at
-  sendMessage, then SIGTERMs the worker: it must exit within its grace and leave no process of
-  its process group (or any process started with its run marker) behind.
+  sendMessage, then SIGTERMs the worker: it must exit within its grace and leave no process it
+  started behind (ManagedProcess.terminate finds them, in its group or not).
 """
 
 from __future__ import annotations
@@ -20,11 +20,8 @@ import posixpath
 import re
 import shlex
 import shutil
-import signal
 import string
-import subprocess
 import time
-import uuid
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -36,7 +33,7 @@ from conformance.appserver import http_get, serve_app
 from conformance.childenv import child_env
 from conformance.fake_telegram import FakeTelegram
 from conformance.findings import CheckResult, Finding
-from conformance.processes import ManagedProcess, ProcessTimeout, free_port, group_members, run
+from conformance.processes import ManagedProcess, ProcessTimeout, free_port, run
 from conformance.repo import RepoIndex
 from conformance.rules import RULES
 from conformance.sandbox import PlaceholderError, expand, expand_env
@@ -47,14 +44,11 @@ NODE_MISSING = f"node is not on PATH: install Node.js >= {MIN_NODE} (the workers
 JS_SUFFIXES = (".js", ".mjs", ".cjs")
 DEP_SECTIONS = ("dependencies", "devDependencies", "optionalDependencies")
 OTHER_LOCKS = ("yarn.lock", "pnpm-lock.yaml", "bun.lockb", "bun.lock")
-RUN_MARKER = "CONFORMANCE_WORKER_RUN"
 # The message the functional check sends as a Telegram user.
 TEST_CHAT_ID = 424242
 TEST_USER_ID = 424242
 TEST_TEXT = "Hello from the conformance suite"
 TAIL_LINES = 25
-# After the leader exits, how long its children may take to finish dying before they count as left behind.
-SETTLE_SECONDS = 1.0
 
 
 def _finding(spec: Spec, rule: str, path: str, message: str, fix: str, *, subject: str = "",
@@ -465,7 +459,7 @@ def check_worker(inputs: WorkerRunInputs) -> CheckResult:
                                             env=backend_env, log_dir=logs, name="backend"))
         if not app.healthy:
             return fail(f"cannot run: the backend did not answer {spec.app.health_path} within "
-                        f"{spec.app.startup_timeout:g}s, and the worker needs it:\n{output_of(app.process)}",
+                        f"{spec.app.startup_timeout:g}s, and the worker needs it:\n{app.process.tail()}",
                         f"{in_backend}{_q(inputs.python)} -m uvicorn {spec.app.target}")
         telegram = stack.enter_context(FakeTelegram())
         values = {"telegram_url": telegram.url, "backend_url": app.url, "port": str(free_port()),
@@ -477,8 +471,6 @@ def check_worker(inputs: WorkerRunInputs) -> CheckResult:
                 if worker.ready_url else None
         except PlaceholderError as exc:
             return fail(f"has a bad placeholder in the spec: {exc}", f"edit {spec.source}")
-        marker = uuid.uuid4().hex
-        env[RUN_MARKER] = marker
         child = child_env(env)
         cwd = _spec_dir(inputs, worker.cwd)
         if os.sep not in command[0] and shutil.which(command[0], path=child.get("PATH", "")) is None:
@@ -489,11 +481,10 @@ def check_worker(inputs: WorkerRunInputs) -> CheckResult:
                                      log_dir=logs)
         except OSError as exc:
             return fail(f"cannot start {shown_cmd} in {cwd}: {exc}", f"fix worker.command / cwd in {spec.source}")
-        stack.callback(_kill_marked, marker)
         stack.enter_context(process)
         reproduce = _reproduce(cwd, inputs.sandbox_root, worker.command, worker.env)
         findings += _exercise(spec, worker, process, telegram, app, ready_url, reproduce, where)
-        findings += _stop(spec, worker, process, marker, where, output_shown=bool(findings))
+        findings += _stop(spec, worker, process, where, output_shown=bool(findings))
     return CheckResult(findings)
 
 
@@ -568,51 +559,25 @@ def _exercise(spec: Spec, worker: WorkerSpec, process: ManagedProcess, telegram:
         ready = process.wait_until(lambda: _answers_ok(ready_url), remaining, interval=0.2)
     if not ready:
         if not process.running:
-            return finding(f"exited with code {process.proc.returncode} before it became ready (waiting for "
-                           f"{' and '.join(waiting_for)}); its last output:\n{output_of(process)}")
+            return finding(f"exited with code {process.exit_code} before it became ready (waiting for "
+                           f"{' and '.join(waiting_for)}); its last output:\n{process.tail()}")
         return finding(f"did not become ready within {worker.ready_timeout:g}s (waiting for "
-                       f"{' and '.join(waiting_for)}); its last output:\n{output_of(process)}")
+                       f"{' and '.join(waiting_for)}); its last output:\n{process.tail()}")
 
     poll = telegram.wait_for_call("getUpdates", worker.reply_timeout)
     if poll is None:
         return finding(f"became ready but did not poll getUpdates on the fake Telegram API ({telegram.url}) within "
                        f"{worker.reply_timeout:g}s; {telegram.summary()}; is the Bot API base URL taken from the "
-                       f"environment?\n  its last output:\n{output_of(process)}")
+                       f"environment?\n  its last output:\n{process.tail()}")
     telegram.queue_message(poll.token, TEST_CHAT_ID, TEST_USER_ID, TEST_TEXT)
     sent = telegram.wait_for_sent(lambda m: m["token"] == poll.token and m["chat_id"] == TEST_CHAT_ID,
                                   worker.reply_timeout)
     if sent is None:
         return finding(f"did not answer a Telegram message within {worker.reply_timeout:g}s: no sendMessage to chat "
                        f"{TEST_CHAT_ID} for the bot that polled; {telegram.summary()}\n"
-                       f"  its last output:\n{output_of(process)}\n"
-                       f"  the backend's last output:\n{output_of(app.process, lines=10)}")
+                       f"  its last output:\n{process.tail()}\n"
+                       f"  the backend's last output:\n{app.process.tail(lines=10)}")
     return []
-
-
-def output_of(process: ManagedProcess, since: tuple[int, int] = (0, 0), lines: int = TAIL_LINES) -> str:
-    """The last lines of a child's stderr and stdout (from `since` characters on), labelled and
-    indented, with Node.js stack frames collapsed so the error line itself stays visible."""
-    blocks = []
-    for label, text in (("stderr", process.errors()[since[0]:]), ("stdout", process.output()[since[1]:])):
-        shown = collapse_frames(text.strip().splitlines())[-lines:]
-        if shown:
-            blocks.append(f"    {label}:\n" + "\n".join("      " + line for line in shown))
-    return "\n".join(blocks) if blocks else "    (no output)"
-
-
-def collapse_frames(lines: list[str]) -> list[str]:
-    """Replace each run of `    at ...` stack frames with one `    at ... (N frames)` line."""
-    result: list[str] = []
-    run_length = 0
-    for line in [*lines, ""]:
-        if re.match(r"^\s+at ", line):
-            run_length += 1
-            continue
-        if run_length:
-            result.append(f"    at ... ({run_length} stack frame{'s' if run_length > 1 else ''})")
-            run_length = 0
-        result.append(line)
-    return result[:-1]
 
 
 def _answers_ok(url: str) -> bool:
@@ -620,101 +585,32 @@ def _answers_ok(url: str) -> bool:
     return answer is not None and answer.status == 200
 
 
-def _stop(spec: Spec, worker: WorkerSpec, process: ManagedProcess, marker: str, where: str,
+def _stop(spec: Spec, worker: WorkerSpec, process: ManagedProcess, where: str,
           output_shown: bool = False) -> list[Finding]:
-    """SIGTERM the worker: it must exit within stop_grace and take its whole process group along."""
+    """SIGTERM the worker: it must exit within stop_grace and take every process it started along."""
     rule = "workers_function"
-    pgid = process.proc.pid
     crashed = not process.running
-    since = (len(process.errors()), len(process.output()))
-    exited = True
-    started = time.monotonic()
-    if not crashed:
-        try:
-            process.proc.send_signal(signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            process.proc.wait(timeout=worker.stop_grace)
-        except subprocess.TimeoutExpired:
-            exited = False
-    took = time.monotonic() - started
-    left = _left_behind(pgid, marker)
-    settle = time.monotonic() + SETTLE_SECONDS
-    while exited and left and time.monotonic() < settle:
-        time.sleep(0.05)
-        left = _left_behind(pgid, marker)
-    described = [f"pid {pid} ({_cmdline(pid)})" for pid in left]
-    _kill(pgid, left)
+    since = process.output_mark() if output_shown else (0, 0)
+    stop = process.terminate(worker.stop_grace)
     findings: list[Finding] = []
-    tail = output_of(process, since if output_shown else (0, 0))
+    tail = process.tail(since=since)
     tail_label = "its output after SIGTERM" if output_shown else "its last output"
     if crashed:
-        findings.append(_finding(spec, rule, where, f"exited by itself with code {process.proc.returncode} before "
+        findings.append(_finding(spec, rule, where, f"exited by itself with code {stop.returncode} before "
                                  f"it was asked to stop; {tail_label}:\n{tail}", "run it by hand and read its "
                                  "output (it must keep running until SIGTERM)", subject=worker.name))
-    if not exited:
+    if not stop.exited_in_time:
         findings.append(_finding(spec, rule, where, f"did not exit within {worker.stop_grace:g}s of SIGTERM (the plan "
                                  f"needs graceful restarts); {tail_label}:\n{tail}",
                                  "handle SIGTERM: stop polling, stop the child workers, then exit",
                                  subject=worker.name))
-    if described:
-        what = "still running" if not exited else f"left running after it exited ({took:.1f}s after SIGTERM)"
-        listed = "\n".join(f"    {d}" for d in described)
-        count = "1 process" if len(described) == 1 else f"{len(described)} processes"
+    if stop.survivors:
+        what = "still running" if not stop.exited_in_time \
+            else f"left running after it exited ({stop.seconds:.1f}s after SIGTERM)"
+        listed = "\n".join(f"    pid {pid} ({command[:200]})" for pid, command in stop.survivors)
+        count = "1 process" if len(stop.survivors) == 1 else f"{len(stop.survivors)} processes"
         findings.append(_finding(spec, rule, where, f"had {count} of its group {what}, "
                                  f"killed by the suite:\n{listed}",
                                  "on SIGTERM the master must stop (SIGTERM, then SIGKILL) and wait for every child "
                                  "it forked before it exits", subject=worker.name))
     return findings
-
-
-def _left_behind(pgid: int, marker: str) -> list[int]:
-    return sorted(set(group_members(pgid)) | set(marked_processes(marker)))
-
-
-def marked_processes(marker: str) -> list[int]:
-    """Live processes whose environment carries this run's marker (children that left the group)."""
-    needle = f"{RUN_MARKER}={marker}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if needle not in (entry / "environ").read_bytes().split(b"\0"):
-                continue
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            found.append(int(entry.name))
-    return found
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        raw = (Path("/proc") / str(pid) / "cmdline").read_bytes()
-    except OSError:
-        return "?"
-    return " ".join(part.decode("utf-8", "replace") for part in raw.split(b"\0") if part)[:200] or "?"
-
-
-def _kill(pgid: int, pids: Iterable[int]) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-def _kill_marked(marker: str) -> None:
-    """Last line of defence on every exit path: nothing started for this run survives it."""
-    for pid in marked_processes(marker):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
