@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from conformance.appserver import HttpAnswer, http_get, serve_app
+from conformance.appserver import HttpAnswer, serve_app
 from conformance.childoutput import condensed_output, key_error_line, last_backend_frame, quoted_block
 from conformance.findings import CheckResult, Finding
 from conformance.processes import StopResult
@@ -94,7 +94,7 @@ def run_app(*, backend: Path, repo_prefix: str, python: str, app: AppSpec, env: 
                 run.openapi = running.get("/openapi.json")
                 run.stop = process.terminate(grace)
             elif process.running:
-                run.last_health = http_get(running.url + app.health_path, timeout=1.0)
+                run.last_health = running.health
                 process.kill()
             else:
                 run.exited_early = process.exit_code

@@ -38,12 +38,34 @@ def http_get(url: str, timeout: float = 5.0) -> HttpAnswer | None:
         return None
 
 
+def is_ok(answer: HttpAnswer | None) -> bool:
+    return answer is not None and answer.status == 200
+
+
+def poll_until_ok(process: ManagedProcess, url: str, timeout: float) -> HttpAnswer | None:
+    """GET `url` until it answers 200, `process` exits or `timeout` passes. Returns the last
+    answer (None: nothing answered), so a failure can say what the server did answer."""
+    last: HttpAnswer | None = None
+
+    def answered_ok() -> bool:
+        nonlocal last
+        last = http_get(url, timeout=2)
+        return is_ok(last)
+
+    process.wait_until(answered_ok, timeout, interval=0.2)
+    return last
+
+
 @dataclass
 class RunningApp:
     url: str
     port: int
     process: ManagedProcess
-    healthy: bool
+    health: HttpAnswer | None  # the health path's last answer during startup (None: nothing answered)
+
+    @property
+    def healthy(self) -> bool:
+        return is_ok(self.health)
 
     def get(self, path: str) -> HttpAnswer | None:
         return http_get(self.url + path)
@@ -58,20 +80,12 @@ def uvicorn_command(python: str, app: AppSpec, backend: Path, port: int) -> list
 def serve_app(*, backend: Path, python: str, app: AppSpec, env: Mapping[str, str], log_dir: Path,
               name: str = "app", port: int | None = None) -> Iterator[RunningApp]:
     """Run uvicorn with cwd = `backend` (a sandbox copy), sanitized env + `env`; yield once the
-    health path answers 200 or the startup timeout passes (then `healthy` is False). The
-    process group is stopped and reaped on exit, whatever happened."""
+    health path answers 200 or the startup timeout passes (then `healthy` is False and `health`
+    holds what it answered). Everything the server started is killed on exit, whatever happened."""
     port = port or free_port()
     command = uvicorn_command(python, app, backend, port)
     process = ManagedProcess(command, cwd=backend, env=child_env(env, python_path=[backend]), name=name,
                              log_dir=log_dir)
     url = f"http://127.0.0.1:{port}"
-    try:
-        healthy = process.wait_until(lambda: _is_ok(http_get(url + app.health_path, timeout=2)),
-                                     timeout=app.startup_timeout, interval=0.2)
-        yield RunningApp(url, port, process, healthy)
-    finally:
-        process.kill()
-
-
-def _is_ok(answer: HttpAnswer | None) -> bool:
-    return answer is not None and answer.status == 200
+    with process:
+        yield RunningApp(url, port, process, poll_until_ok(process, url + app.health_path, app.startup_timeout))

@@ -57,7 +57,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conformance.appserver import HttpAnswer, http_get
+from conformance.appserver import HttpAnswer, is_ok, poll_until_ok
 from conformance.childoutput import condensed_output, key_error_line, quoted_block
 from conformance.childenv import child_env
 from conformance.findings import CheckResult, Finding, Skipped
@@ -1028,19 +1028,16 @@ def run_start_script(*, sandbox_root: Path, script: str, env: Mapping[str, str],
         result.error = f"cannot run {script}: {exc}"
         return result
     with process:
-        result.healthy = process.wait_until(lambda: _ok(http_get(url, timeout=2)), timeout=timeout, interval=0.2)
+        health = poll_until_ok(process, url, timeout)
+        result.healthy = is_ok(health)
         result.seconds = time.monotonic() - started
         if not result.healthy and process.running:
-            result.last_health = http_get(url, timeout=1.0)
+            result.last_health = health
         elif not result.healthy:
             result.exited_early = process.exit_code
         result.stop = process.terminate(grace if result.healthy else 0.0, whole_group=True)
         result.log = _repo_paths(process.log(), sandbox_root)
     return result
-
-
-def _ok(answer: HttpAnswer | None) -> bool:
-    return answer is not None and answer.status == 200
 
 
 def _repo_paths(text: str, sandbox_root: Path) -> str:

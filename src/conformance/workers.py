@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from conformance.appserver import http_get, serve_app
+from conformance.appserver import is_ok, poll_until_ok, serve_app
 from conformance.childenv import child_env
 from conformance.fake_telegram import FakeTelegram
 from conformance.findings import CheckResult, Finding
@@ -556,7 +556,7 @@ def _exercise(spec: Spec, worker: WorkerSpec, process: ManagedProcess, telegram:
         ready = process.wait_for_output(worker.ready_log, worker.ready_timeout)
     if ready and ready_url:
         remaining = max(deadline - time.monotonic(), 0.1)
-        ready = process.wait_until(lambda: _answers_ok(ready_url), remaining, interval=0.2)
+        ready = is_ok(poll_until_ok(process, ready_url, remaining))
     if not ready:
         if not process.running:
             return finding(f"exited with code {process.exit_code} before it became ready (waiting for "
@@ -578,11 +578,6 @@ def _exercise(spec: Spec, worker: WorkerSpec, process: ManagedProcess, telegram:
                        f"  its last output:\n{process.tail()}\n"
                        f"  the backend's last output:\n{app.process.tail(lines=10)}")
     return []
-
-
-def _answers_ok(url: str) -> bool:
-    answer = http_get(url, timeout=2)
-    return answer is not None and answer.status == 200
 
 
 def _stop(spec: Spec, worker: WorkerSpec, process: ManagedProcess, where: str,
