@@ -16,14 +16,11 @@ import pytest
 
 from conformance.appcheck import is_clean_stop
 from conformance.childoutput import condensed_output, key_error_line, last_backend_frame
-from conformance.deploy import (
-    TrackedTree,
-    check_dockerfile,
-    check_package_scripts,
-    check_script_paths,
-    missing_references,
-    shell_references,
-)
+from conformance.deploy import check_package_scripts
+from conformance.dockerfile import check_dockerfile
+from conformance.shellrefs import shell_references
+from conformance.startscript import check_script_paths
+from conformance.trackedtree import TrackedTree, missing_references
 from conformance.repo import build_index
 from conformance.spec import load_spec
 from selftests.builder import make_repo
@@ -369,8 +366,8 @@ def test_start_script_leaving_a_daemon_behind(tmp_path):
     """A process that escapes the script's process group (setsid) is found by its cwd and killed."""
     import sys
 
-    from conformance.deploy import check_start, run_start_script
     from conformance.processes import free_port
+    from conformance.startrun import check_start, run_start_script
 
     root = tmp_path / "sandbox"
     script = root / "backend" / "start.sh"
@@ -391,7 +388,7 @@ def test_start_script_leaving_a_daemon_behind(tmp_path):
 
 
 def test_start_script_syntax_and_shellcheck_errors(tmp_path, spec):
-    from conformance.deploy import check_script_syntax, find_shellcheck
+    from conformance.startscript import check_script_syntax, find_shellcheck
 
     broken = '#!/bin/bash\nif true; then\n  echo x\n'
     index = _tree(tmp_path / "a", {"backend/start_production.sh": broken})

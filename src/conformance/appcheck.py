@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conformance.appserver import HttpAnswer, serve_app
-from conformance.childoutput import condensed_output, key_error_line, last_backend_frame, quoted_block
+from conformance.childoutput import as_repo_paths, condensed_output, key_error_line, last_backend_frame, quoted_block
 from conformance.findings import CheckResult, Finding
 from conformance.processes import StopResult
 from conformance.rules import RULES
@@ -98,7 +98,7 @@ def run_app(*, backend: Path, repo_prefix: str, python: str, app: AppSpec, env: 
                 process.kill()
             else:
                 run.exited_early = process.exit_code
-            run.log = _repo_paths(process.log(), sandbox_root)
+            run.log = as_repo_paths(process.log(), sandbox_root)
     except OSError as exc:  # the interpreter cannot be spawned
         run.error = f"cannot start {python}: {exc}"
     return run
@@ -148,7 +148,7 @@ def check_routes(run: AppRun, routes: Sequence[str], phase: int | None = None) -
             "routes, not by disabling the schema), or empty [tool.conformance.app] routes", phase)])
     try:
         document = answer.json()
-        paths = sorted(document.get("paths", {}))  # type: ignore[union-attr]
+        paths = sorted(document.get("paths", {}))  # type: ignore[attr-defined]
     except (ValueError, AttributeError):
         return CheckResult([_finding(run.module_path, None, "GET /openapi.json did not return a JSON object",
                                      "return FastAPI's generated schema at /openapi.json", phase)])
@@ -203,11 +203,6 @@ def check_shutdown(run: AppRun, phase: int | None = None) -> CheckResult:
 def is_clean_stop(returncode: int | None, log: str) -> bool:
     """Exit 0 or -15/143 (uvicorn 0.54 re-raises SIGTERM) and the lifespan shutdown completed."""
     return returncode in CLEAN_SIGTERM_CODES and SHUTDOWN_MARK in log
-
-
-def _repo_paths(text: str, sandbox_root: Path) -> str:
-    """Rewrite sandbox paths to repository-relative ones: the developer's paths, not ours."""
-    return text.replace(str(sandbox_root) + "/", "").replace(str(sandbox_root), ".")
 
 
 def _sandbox_root(backend: Path, prefix: str) -> Path:

@@ -8,6 +8,7 @@ last lines of each stream with Node.js stack frames collapsed.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 TRACEBACK_START = "Traceback (most recent call last)"  # uvicorn may prefix it: "ERROR:    Traceback ..."
 CONDENSED_LINES = 15
@@ -107,3 +108,10 @@ def stream_tails(stderr: str, stdout: str, lines: int) -> str:
 def quoted_block(text: str) -> str:
     """Child output set off under a finding's first line ("    | " before each line)."""
     return "\n".join("    | " + line for line in text.splitlines())
+
+
+def as_repo_paths(text: str, sandbox_root: Path) -> str:
+    """`text` with paths inside the sandbox copy written as the repository paths the developer knows."""
+    for root in sorted({str(sandbox_root), str(sandbox_root.resolve())}, key=len, reverse=True):
+        text = text.replace(root + "/", "").replace(root, ".")
+    return text

@@ -19,45 +19,39 @@ def deploy_index(conformance_context):
         pytest.fail(f"cannot index the backend: {exc}", pytrace=False)
 
 
-@pytest.fixture(scope="module")
-def scopes(conformance_context):
-    from conformance.structure import index_scopes
-
-    return index_scopes(conformance_context.spec)
-
-
 def _phase(ctx):
     return ctx.spec.phase_of("deploy")
 
 
 @pytest.mark.rule("deploy")
 def test_start_script_exists(conformance_context, deploy_index):
-    from conformance.deploy import check_script_exists
+    from conformance.startscript import check_script_exists
 
     assert_conforms(check_script_exists(deploy_index, conformance_context.spec, _phase(conformance_context)))
 
 
 @pytest.mark.rule("deploy")
 def test_start_script_syntax(conformance_context, deploy_index):
-    from conformance.deploy import check_script_syntax
+    from conformance.startscript import check_script_syntax
 
     assert_conforms(check_script_syntax(deploy_index, conformance_context.spec, _phase(conformance_context)))
 
 
 @pytest.mark.rule("deploy")
-def test_start_script_paths(conformance_context, deploy_index, scopes):
-    from conformance.deploy import check_script_paths
+def test_start_script_paths(conformance_context, deploy_index):
+    from conformance.startscript import check_script_paths
 
-    assert_conforms(check_script_paths(deploy_index, conformance_context.spec, _phase(conformance_context), scopes))
+    assert_conforms(check_script_paths(deploy_index, conformance_context.spec, _phase(conformance_context)))
 
 
 @pytest.mark.rule("deploy")
 def test_start_script_starts_app(conformance_context, deploy_index, tmp_path_factory):
     """Run the start script in a FRESH copy of the tracked files (not the shared sandbox, where
     other checks may have created logs/, data/ or a database: a fresh clone has none of them)."""
-    from conformance.deploy import check_start, run_start_script, start_script
     from conformance.processes import free_port
     from conformance.sandbox import make_sandbox
+    from conformance.startrun import check_start, run_start_script
+    from conformance.startscript import start_script
 
     ctx = conformance_context
     found = start_script(deploy_index, ctx.spec)
@@ -83,15 +77,14 @@ def test_start_script_starts_app(conformance_context, deploy_index, tmp_path_fac
 
 
 @pytest.mark.rule("deploy")
-def test_dockerfile_paths(conformance_context, deploy_index, scopes):
-    from conformance.deploy import check_dockerfile
+def test_dockerfile_paths(conformance_context, deploy_index):
+    from conformance.dockerfile import check_dockerfile
 
-    assert_conforms(check_dockerfile(deploy_index, conformance_context.spec, _phase(conformance_context), scopes))
+    assert_conforms(check_dockerfile(deploy_index, conformance_context.spec, _phase(conformance_context)))
 
 
 @pytest.mark.rule("deploy")
-def test_worker_package_scripts(conformance_context, deploy_index, scopes):
+def test_worker_package_scripts(conformance_context, deploy_index):
     from conformance.deploy import check_package_scripts
 
-    assert_conforms(check_package_scripts(deploy_index, conformance_context.spec, _phase(conformance_context),
-                                          scopes))
+    assert_conforms(check_package_scripts(deploy_index, conformance_context.spec, _phase(conformance_context)))

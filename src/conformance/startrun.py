@@ -1,0 +1,109 @@
+"""Run the production start script the way production would, and judge it: it must serve the
+health path and stop, with everything it started, on SIGTERM to its process group (rule `deploy`)."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from conformance.appserver import HttpAnswer, is_ok, poll_until_ok
+from conformance.childenv import child_env
+from conformance.childoutput import as_repo_paths, condensed_output, key_error_line, quoted_block
+from conformance.deploy import deploy_finding
+from conformance.findings import CheckResult
+from conformance.processes import ManagedProcess, StopResult
+from conformance.startscript import is_shell_script
+
+STOP_GRACE = 10.0  # seconds between SIGTERM to the script's group and SIGKILL (proposed: deploy.stop_grace)
+
+
+@dataclass
+class DeployRun:
+    """Everything one run of the start script showed. `log` has sandbox paths as repo paths."""
+
+    script: str  # repo path
+    url: str
+    timeout: float
+    healthy: bool = False
+    seconds: float = 0.0
+    exited_early: int | None = None
+    last_health: HttpAnswer | None = None
+    stop: StopResult | None = None
+    log: str = ""
+    error: str | None = None
+    reproduce: str = ""
+
+
+def run_start_script(*, sandbox_root: Path, script: str, env: Mapping[str, str], python: str, health_path: str,
+                     port: int, timeout: float, log_dir: Path, grace: float = STOP_GRACE) -> DeployRun:
+    """Run `script` (repo path inside `sandbox_root`, a fresh copy of the tracked files) as
+    production would: from its directory, executable bit honoured (else through bash), the backend
+    interpreter's directory first on PATH (like an activated venv), sanitized env + `env`. Wait
+    for http://127.0.0.1:port/health_path, then SIGTERM the process group and look for survivors
+    (the group, plus daemons that left it: see ManagedProcess.terminate)."""
+    path = sandbox_root / script
+    url = f"http://127.0.0.1:{port}{health_path}"
+    shown_env = " ".join(f"{k}={v}" for k, v in env.items() if k in ("PORT", "HOST"))
+    result = DeployRun(script, url, timeout,
+                       reproduce=f"cd {posixpath.dirname(script) or '.'} && {shown_env} ./{posixpath.basename(script)}")
+    argv = [str(path)] if os.access(path, os.X_OK) else (["bash", str(path)] if is_shell_script(path)
+                                                           else [python, str(path)])
+    full_env = dict(env)
+    full_env["PATH"] = os.pathsep.join([str(Path(python).parent), os.environ.get("PATH", os.defpath)])
+    started = time.monotonic()
+    try:
+        process = ManagedProcess(argv, cwd=path.parent, env=child_env(full_env), name="deploy", log_dir=log_dir)
+    except OSError as exc:
+        result.error = f"cannot run {script}: {exc}"
+        return result
+    with process:
+        health = poll_until_ok(process, url, timeout)
+        result.healthy = is_ok(health)
+        result.seconds = time.monotonic() - started
+        if not result.healthy and process.running:
+            result.last_health = health
+        elif not result.healthy:
+            result.exited_early = process.exit_code
+        result.stop = process.terminate(grace if result.healthy else 0.0, whole_group=True)
+        result.log = as_repo_paths(process.log(), sandbox_root)
+    return result
+
+
+def check_start(result: DeployRun, phase: int | None = None) -> CheckResult:
+    """The start script served the health path within its timeout and stopped cleanly on SIGTERM."""
+    rel = result.script
+    if result.error:
+        return CheckResult([deploy_finding(rel, None, result.error, f"make {rel} executable and runnable", phase)])
+    findings = []
+    shown = condensed_output(result.log)
+    block = "\n" + quoted_block(shown) if shown else ""
+    if result.exited_early is not None:
+        error = key_error_line(result.log)
+        findings.append(deploy_finding(
+            rel, None,
+            f"exited with code {result.exited_early} before {result.url} answered"
+            + (f": {error}" if error else "") + block,
+            f"fix the error above; reproduce with: {result.reproduce}", phase))
+    elif not result.healthy:
+        answered = "nothing answered" if result.last_health is None else f"it answered {result.last_health.status}"
+        findings.append(deploy_finding(
+            rel, None, f"did not serve {result.url} within {result.timeout:g}s ({answered})" + block,
+            "the script must start the server on $HOST:$PORT from the environment ([tool.conformance.deploy] env "
+            f"sets them); reproduce with: {result.reproduce}; or raise [tool.conformance.deploy] ready_timeout",
+            phase))
+    stop = result.stop
+    if result.healthy and stop is not None and not stop.exited_in_time:
+        findings.append(deploy_finding(
+            rel, None, f"did not stop within {stop.grace:g}s of SIGTERM to its process group",
+            "use `exec` for the server (so it receives SIGTERM) and let it shut down promptly", phase))
+    if stop is not None and stop.exited_in_time and stop.survivors:
+        listed = "; ".join(f"{pid}: {cmd}" for pid, cmd in stop.survivors)
+        findings.append(deploy_finding(
+            rel, None, f"left {len(stop.survivors)} process(es) running after it was stopped: {listed}",
+            "start the server with `exec` (no background `&`, no setsid/nohup daemons) so stopping the script "
+            "stops everything", phase))
+    return CheckResult(findings)
