@@ -16,7 +16,6 @@ import pytest
 
 from conformance.appcheck import is_clean_stop
 from conformance.childoutput import condensed_output, key_error_line, last_backend_frame
-from conformance.deploy import check_package_scripts
 from conformance.dockerfile import check_dockerfile
 from conformance.shellrefs import shell_references
 from conformance.startscript import check_script_paths
@@ -28,7 +27,7 @@ from selftests.trees import PROJECT, reference_repo
 
 APP_TESTS = ("test_app_boots_and_answers_health", "test_openapi_lists_routes", "test_app_shuts_down_cleanly")
 DEPLOY_TESTS = ("test_start_script_exists", "test_start_script_syntax", "test_start_script_paths",
-                "test_start_script_starts_app", "test_dockerfile_paths", "test_worker_package_scripts")
+                "test_start_script_starts_app", "test_dockerfile_paths")
 OWN_TESTS = APP_TESTS + DEPLOY_TESTS
 
 DOCKERFILE = """\
@@ -298,15 +297,6 @@ def test_dockerfile_cmd_is_mapped_through_copy(tmp_path):
 def test_reference_has_no_false_positive(spec):
     index = build_index(PROJECT / "examples" / "chatai" / "backend")
     assert check_script_paths(index, spec, 4).findings == []
-    assert check_package_scripts(index, spec, 4).findings == []
-
-
-def test_package_json_script_pointing_at_a_missing_file(tmp_path, spec):
-    package = '{\n  "name": "w",\n  "scripts": {\n    "start": "node master/gone.js",\n    "ok": "node x.js"\n  }\n}\n'
-    index = _tree(tmp_path, {"backend/workers/package.json": package, "backend/workers/x.js": ""})
-    [finding] = check_package_scripts(index, spec, 4).errors
-    assert finding.location == "backend/workers/package.json:4"
-    assert finding.message.startswith('script "start" references master/gone.js (backend/workers/master/gone.js)')
 
 
 TRACEBACK = """\

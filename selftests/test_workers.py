@@ -14,9 +14,12 @@ from pathlib import Path
 import pytest
 
 from conformance.fake_telegram import FakeTelegram
+from conformance.repo import build_index
+from conformance.shellrefs import shell_references
 from conformance.spec import Spec
-from conformance.workers import NODE_MISSING, lock_problems, script_paths
-from selftests.trees import reference_repo
+from conformance.workers import NODE_MISSING, check_packages, lock_problems
+from selftests.builder import make_repo
+from selftests.trees import PROJECT, reference_repo
 
 WORKERS = "backend/workers"
 MASTER = f"{WORKERS}/master/scalable_bot_manager.js"
@@ -175,8 +178,21 @@ def test_lock_problems_unit():
     assert lock_problems(package, {"dependencies": {"a": "^1.1"}}, lock) == [
         "dependencies: a is ^1.1 in package.json, ^1 in the lock",
         "dependencies: b ^2 is in the lock but no longer in package.json"]
-    assert script_paths("NODE_ENV=production node --require=./hook.js master/x.js --port 3 && echo ok") == [
-        "./hook.js", "master/x.js"]
+    script = "NODE_ENV=production node --require=./hook.js master/x.js --port 3 && echo ok"
+    assert [ref.word for ref in shell_references(script).refs] == ["./hook.js", "master/x.js"]
+
+
+def test_reference_package_has_no_false_positive(spec):
+    index = build_index(PROJECT / "examples" / "chatai" / "backend")
+    assert check_packages(index, spec).findings == []
+
+
+def test_package_json_script_pointing_at_a_missing_file(tmp_path, spec):
+    package = '{\n  "name": "w",\n  "scripts": {\n    "start": "node master/gone.js",\n    "ok": "node x.js"\n  }\n}\n'
+    repo = make_repo(tmp_path / "r", {"backend/workers/package.json": package, "backend/workers/x.js": ""})
+    [finding] = check_packages(build_index(repo.root / "backend"), spec).errors
+    assert finding.location == "backend/workers/package.json:4"
+    assert finding.message.startswith('script "start" (node master/gone.js) uses backend/workers/master/gone.js')
 
 
 # -- workers_function -------------------------------------------------------------------------

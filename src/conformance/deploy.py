@@ -10,7 +10,8 @@ breaks production, often only at the next deploy. Checks, all reported at path:l
   health path answers 200, SIGTERM to its process group stops everything (`run_start_script`);
 * a Dockerfile (spec `deploy.dockerfile`), when present: every COPY/ADD source exists, and the
   files its CMD/ENTRYPOINT run exist (mapped back through the COPY instructions; no docker);
-* the workers' `package.json` scripts run files that exist.
+* the workers' `package.json` scripts run files that exist: checked once, by the workers'
+  package check (workers.py, rule `workers_packages`), with the same reference scanner.
 
 Where: startscript.py (the start script, read), startrun.py (the start script, run),
 dockerfile.py, shellrefs.py + trackedtree.py (which paths a script names, and whether they
@@ -19,15 +20,12 @@ exist). This module holds what their findings share.
 
 from __future__ import annotations
 
-import json
 import posixpath
 
-from conformance.findings import CheckResult, Finding, Skipped
-from conformance.repo import RepoIndex
+from conformance.findings import Finding
 from conformance.rules import RULES
-from conformance.shellrefs import shell_references
 from conformance.spec import Spec
-from conformance.trackedtree import Missing, TrackedTree, missing_references
+from conformance.trackedtree import Missing
 
 
 def deploy_finding(path: str, line: int | None, message: str, fix: str, phase: int | None, subject: str = "",
@@ -60,39 +58,3 @@ def missing_reference_finding(rel: str, missing: Missing, phase: int | None, wha
     else:
         fix = f"update {what} {rel} to the file's current path, or restore {missing.tried} (git add it)"
     return deploy_finding(rel, ref.line, message, fix, phase, subject=ref.word)
-
-
-# ---- package.json scripts -----------------------------------------------------------------
-
-
-def worker_packages(index: RepoIndex, spec: Spec) -> list[str]:
-    base = index.rel(spec.workers)
-    return sorted(f for f in index.under(base) if posixpath.basename(f) == "package.json"
-                  and "node_modules/" not in f)
-
-
-def check_package_scripts(index: RepoIndex, spec: Spec, phase: int | None = None) -> CheckResult:
-    """Every `scripts` entry of the workers' package.json files runs files that exist."""
-    packages = worker_packages(index, spec)
-    if not packages:
-        return CheckResult(skipped=Skipped(f"no package.json under {index.rel(spec.workers) or '.'}/"))
-    tree = TrackedTree.for_spec(index, spec)
-    findings = []
-    for rel in packages:
-        text = (index.root / rel).read_text("utf-8", "replace")
-        try:
-            scripts = json.loads(text).get("scripts", {}) or {}
-        except (ValueError, AttributeError):
-            findings.append(deploy_finding(rel, None, "is not valid JSON", "fix the JSON (node -e \"require('./" +
-                                           posixpath.basename(rel) + "')\")", phase))
-            continue
-        lines = text.splitlines()
-        for name, command in scripts.items():
-            if not isinstance(command, str):
-                continue
-            line = next((n for n, text_line in enumerate(lines, 1) if f'"{name}"' in text_line), None)
-            scan = shell_references(command, cwd=posixpath.dirname(rel), first_line=line or 1)
-            for missing in missing_references(scan, tree):
-                findings.append(missing_reference_finding(rel, missing, phase, "package.json script",
-                                                          prefix=f'script "{name}" '))
-    return CheckResult(findings)

@@ -4,8 +4,9 @@ Plan success criterion "Telegram bots function properly" (phase 2). Three checks
 pytest (the tests in tests/startup/test_workers.py only wire fixtures to them):
 
 - `check_syntax`: `node --check` on every tracked .js/.mjs/.cjs under the workers dir;
-- `check_packages`: every package.json under workers: its scripts point at real files, its
-  dependencies are locked (package-lock.json in sync) and installed (node_modules);
+- `check_packages`: every package.json under workers: its scripts and main point at files a
+  fresh clone has, its dependencies are locked (package-lock.json in sync) and installed
+  (node_modules). The only check of package.json scripts (deploy does not repeat it);
 - `check_worker`: boots the backend (migrations first) in the sandbox, starts the fake Telegram
   Bot API and the worker, sends one user message through getUpdates, waits for the reply at
   sendMessage, then SIGTERMs the worker: it must exit within its grace and leave no process it
@@ -37,7 +38,9 @@ from conformance.processes import ManagedProcess, ProcessTimeout, free_port, run
 from conformance.repo import RepoIndex
 from conformance.rules import RULES
 from conformance.sandbox import PlaceholderError, expand, expand_env
+from conformance.shellrefs import Ref, ShellScan, join_path, shell_references
 from conformance.spec import Spec, WorkerSpec
+from conformance.trackedtree import Missing, TrackedTree, missing_references
 
 MIN_NODE = 20
 NODE_MISSING = f"node is not on PATH: install Node.js >= {MIN_NODE} (the workers need it)"
@@ -198,72 +201,46 @@ def _check_package(index: RepoIndex, spec: Spec, workers: str, manifest: str) ->
     return findings
 
 
-SCRIPT_FILE = re.compile(r"\.(c|m)?(js|ts)$|\.sh$|\.json$")
-
-
-def script_paths(command: str) -> list[str]:
-    """Relative file paths a package.json script runs or reads (best effort, no shell semantics)."""
-    try:
-        tokens = shlex.split(command, comments=False)
-    except ValueError:
-        return []
-    paths = []
-    for token in tokens:
-        if token.startswith("-"):
-            if "=" not in token:
-                continue
-            token = token.split("=", 1)[1]
-        if re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", token) or token.startswith(("/", "$", "~")):
-            continue
-        if any(ch in token for ch in "*?{}<>|&;`") or "://" in token:
-            continue
-        if token.startswith("node_modules/"):
-            continue
-        if token.startswith(("./", "../")) or SCRIPT_FILE.search(token):
-            paths.append(token)
-    return paths
-
-
-def _exists(index: RepoIndex, path: str) -> str:
-    """'tracked', 'untracked' (on disk only) or 'missing'."""
-    if path in index.files or index.is_dir(path):
-        return "tracked"
-    return "untracked" if (index.root / path).exists() else "missing"
-
-
 def _check_scripts(index: RepoIndex, spec: Spec, workers: str, manifest: str, data: dict[str, Any],
                    text: str) -> list[Finding]:
-    rule = "workers_packages"
+    """The files a package's `scripts` and `main` name exist in a fresh clone. Scripts are read by
+    the start script's shell-reference scanner (cd, skipped tools, options with paths)."""
     pkg_dir = posixpath.dirname(manifest)
     scripts = data.get("scripts") or {}
-    findings: list[Finding] = []
     if not isinstance(scripts, dict):
-        return [_finding(spec, rule, manifest, '"scripts" is not an object', f"fix {manifest}")]
-    references: list[tuple[str, str, str]] = []  # (what, shown value, path)
+        return [_finding(spec, "workers_packages", manifest, '"scripts" is not an object', f"fix {manifest}")]
+    named: list[tuple[str, int | None, ShellScan]] = []  # (what names the paths, its line, the paths)
     for name, command in scripts.items():
         if isinstance(command, str):
-            references += [(f'script "{name}" ({command})', f'"{name}"', p) for p in script_paths(command)]
+            line = _line_of(text, f'"{name}"')
+            named.append((f'script "{name}" ({command})', line, shell_references(command, cwd=pkg_dir,
+                                                                                 first_line=line or 1)))
     main = data.get("main")
     if isinstance(main, str) and main:
-        references.append((f'"main" ({main})', '"main"', main))
-    for what, key, ref in references:
-        target = posixpath.normpath(posixpath.join(pkg_dir, ref))
-        state = _exists(index, target)
-        if state == "tracked":
-            continue
-        line = _line_of(text, key)
-        if state == "untracked":
-            findings.append(_finding(spec, rule, manifest, f"{what} uses {target}, which is not tracked by git "
-                                     "(a fresh clone lacks it)", f"git add -- {_q(target)}", line=line))
-            continue
-        candidates = [p for p in index.under(workers)
-                      if posixpath.basename(p) == posixpath.basename(ref) and not _in_node_modules(p)]
-        if candidates:
-            fix = f"edit {manifest}: {ref} -> {posixpath.relpath(candidates[0], pkg_dir or '.')}"
-        else:
-            fix = f"edit {manifest}: point {what.split(' (')[0]} at an existing file"
-        findings.append(_finding(spec, rule, manifest, f"{what} uses {target}, which does not exist", fix, line=line))
-    return findings
+        line = _line_of(text, '"main"')
+        named.append((f'"main" ({main})', line, ShellScan([Ref(line or 1, main, join_path(pkg_dir, main))])))
+    tree = TrackedTree.for_spec(index, spec)
+    return [_missing_file(index, spec, workers, manifest, what, line, missing)
+            for what, line, scan in named for missing in missing_references(scan, tree)]
+
+
+def _missing_file(index: RepoIndex, spec: Spec, workers: str, manifest: str, what: str, line: int | None,
+                  missing: Missing) -> Finding:
+    """A file a package names that a fresh clone lacks: untracked, or gone (with its new place when
+    a worker file of that name exists)."""
+    rule = "workers_packages"
+    target, word = missing.tried, missing.ref.word
+    if (index.root / target).exists():
+        return _finding(spec, rule, manifest, f"{what} uses {target}, which is not tracked by git "
+                        "(a fresh clone lacks it)", f"git add -- {_q(target)}", line=line)
+    pkg_dir = posixpath.dirname(manifest)
+    candidates = [p for p in index.under(workers)
+                  if posixpath.basename(p) == posixpath.basename(word) and not _in_node_modules(p)]
+    if candidates:
+        fix = f"edit {manifest}: {word} -> {posixpath.relpath(candidates[0], pkg_dir or '.')}"
+    else:
+        fix = f"edit {manifest}: point {what.split(' (')[0]} at an existing file"
+    return _finding(spec, rule, manifest, f"{what} uses {target}, which does not exist", fix, line=line)
 
 
 def _find_lock(index: RepoIndex, workers: str, pkg_dir: str) -> tuple[str | None, str | None]:

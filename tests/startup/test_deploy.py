@@ -1,6 +1,6 @@
 """Production deployment unchanged (plan Phase 4.3: Update deployment scripts): the start script
 parses, passes shellcheck, names only paths that exist and really starts the app; the Dockerfile
-and the workers' package.json scripts name only paths that exist."""
+names only paths that exist. (The workers' package.json scripts: test_workers.py::test_worker_packages.)"""
 
 import pytest
 
@@ -81,10 +81,3 @@ def test_dockerfile_paths(conformance_context, deploy_index):
     from conformance.dockerfile import check_dockerfile
 
     assert_conforms(check_dockerfile(deploy_index, conformance_context.spec, _phase(conformance_context)))
-
-
-@pytest.mark.rule("deploy")
-def test_worker_package_scripts(conformance_context, deploy_index):
-    from conformance.deploy import check_package_scripts
-
-    assert_conforms(check_package_scripts(deploy_index, conformance_context.spec, _phase(conformance_context)))
