@@ -17,11 +17,11 @@ import pytest
 from conformance.appcheck import is_clean_stop
 from conformance.childoutput import condensed_output, key_error_line, last_backend_frame
 from conformance.dockerfile import check_dockerfile
+from conformance.repo import build_index
 from conformance.shellrefs import shell_references
+from conformance.spec import load_spec
 from conformance.startscript import check_script_paths
 from conformance.trackedtree import TrackedTree, missing_references
-from conformance.repo import build_index
-from conformance.spec import load_spec
 from selftests.builder import make_repo
 from selftests.trees import PROJECT, reference_repo
 

@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 
 from conformance.fake_telegram import FakeTelegram
+from conformance.nodejs import NODE_MISSING
+from conformance.npmlock import lock_problems
+from conformance.npmpackages import check_packages
 from conformance.repo import build_index
 from conformance.shellrefs import shell_references
 from conformance.spec import Spec
-from conformance.workers import NODE_MISSING, check_packages, lock_problems
 from selftests.builder import make_repo
 from selftests.trees import PROJECT, reference_repo
 

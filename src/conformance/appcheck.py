@@ -28,10 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conformance.appserver import HttpAnswer, serve_app
-from conformance.childoutput import as_repo_paths, condensed_output, key_error_line, last_backend_frame, quoted_block
+from conformance.childoutput import condensed_output, key_error_line, last_backend_frame, quoted_block
 from conformance.findings import CheckResult, Finding
 from conformance.processes import StopResult
 from conformance.rules import RULES
+from conformance.sandboxpaths import SandboxPaths
 from conformance.spec import AppSpec
 
 STOP_GRACE = 10.0  # seconds between SIGTERM and SIGKILL (proposed spec key: app.stop_grace)
@@ -79,11 +80,11 @@ def run_app(*, backend: Path, repo_prefix: str, python: str, app: AppSpec, env: 
     module_file = module.replace(".", "/") + ".py"
     if not (backend / module_file).is_file() and (backend / module.replace(".", "/") / "__init__.py").is_file():
         module_file = module.replace(".", "/") + "/__init__.py"
+    sandbox = SandboxPaths(backend, repo_prefix)
     run = AppRun(target=app.target, health_path=app.health_path, timeout=app.startup_timeout,
-                 module_path=_join(repo_prefix, module_file),
+                 module_path=sandbox.display(backend / module_file),
                  reproduce=f"cd {repo_prefix or '.'} && {_env_prefix(shown_env or {})}python -m uvicorn {app.target} "
                            "--port 8000")
-    sandbox_root = _sandbox_root(backend, repo_prefix)
     started = time.monotonic()
     try:
         with serve_app(backend=backend, python=python, app=app, env=env, log_dir=log_dir, name="app") as running:
@@ -98,7 +99,7 @@ def run_app(*, backend: Path, repo_prefix: str, python: str, app: AppSpec, env: 
                 process.kill()
             else:
                 run.exited_early = process.exit_code
-            run.log = as_repo_paths(process.log(), sandbox_root)
+            run.log = sandbox.scrub(process.log())
     except OSError as exc:  # the interpreter cannot be spawned
         run.error = f"cannot start {python}: {exc}"
     return run
@@ -203,17 +204,6 @@ def check_shutdown(run: AppRun, phase: int | None = None) -> CheckResult:
 def is_clean_stop(returncode: int | None, log: str) -> bool:
     """Exit 0 or -15/143 (uvicorn 0.54 re-raises SIGTERM) and the lifespan shutdown completed."""
     return returncode in CLEAN_SIGTERM_CODES and SHUTDOWN_MARK in log
-
-
-def _sandbox_root(backend: Path, prefix: str) -> Path:
-    root = backend
-    for _ in [p for p in prefix.split("/") if p]:
-        root = root.parent
-    return root
-
-
-def _join(prefix: str, rel: str) -> str:
-    return f"{prefix}/{rel}" if prefix else rel
 
 
 def _env_prefix(env: Mapping[str, str]) -> str:

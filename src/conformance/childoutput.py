@@ -105,9 +105,9 @@ def stream_tails(stderr: str, stdout: str, lines: int) -> str:
     return "\n".join(blocks) if blocks else "    (no output)"
 
 
-def quoted_block(text: str) -> str:
-    """Child output set off under a finding's first line ("    | " before each line)."""
-    return "\n".join("    | " + line for line in text.splitlines())
+def quoted_block(text: str, prefix: str = "    | ") -> str:
+    """Child output set off under a finding's first line (`prefix` before each line)."""
+    return "\n".join(prefix + line for line in text.splitlines())
 
 
 def as_repo_paths(text: str, sandbox_root: Path) -> str:

@@ -34,13 +34,15 @@ import secrets
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from conformance.childenv import child_env
+from conformance.childoutput import traceback_frames
 from conformance.findings import CheckResult, Finding, Skipped
 from conformance.processes import Completed, ProcessTimeout, run
 from conformance.rules import RULES
+from conformance.sandboxpaths import SandboxPaths
 from conformance.spec import Spec
 
 SINGLE_HEAD = "migrations_single_head"
@@ -114,26 +116,16 @@ class Alembic:
     # -- locations -------------------------------------------------------------------------
 
     @property
-    def repo_root(self) -> Path:
-        """The repository root of the sandbox copy (the backend is `repo_prefix` below it)."""
-        root = self.backend
-        for _ in PurePosixPath(self.repo_prefix).parts if self.repo_prefix else ():
-            root = root.parent
-        return root
+    def sandbox(self) -> SandboxPaths:
+        return SandboxPaths(self.backend, self.repo_prefix)
 
     def path(self, spec_path: str) -> Path:
         """A spec path (backend-relative, or repo-relative with //) inside the sandbox."""
-        return self.repo_root / spec_path[2:] if spec_path.startswith("//") else self.backend / spec_path
+        return self.sandbox.path(spec_path)
 
     def display(self, path: Path | str) -> str:
         """Repo-relative form of a sandbox path or a spec path (else the path unchanged)."""
-        path = path if isinstance(path, Path) else self.path(path) if not Path(path).is_absolute() else Path(path)
-        for root in (self.repo_root, self.repo_root.resolve()):
-            try:
-                return path.relative_to(root).as_posix()
-            except ValueError:
-                continue
-        return str(path)
+        return self.sandbox.display(path)
 
     @property
     def config_display(self) -> str:
@@ -148,12 +140,6 @@ class Alembic:
     def finding(self, rule: str, path: str, message: str, fix: str, line: int | None = None) -> Finding:
         return Finding(rule=rule, path=path, line=line, message=message, fix=fix, plan=RULES[rule].plan,
                        phase=self.phases.get(rule, RULES[rule].phase))
-
-    def scrub(self, text: str) -> str:
-        """Sandbox paths in alembic's output, written as the repo paths the reader knows."""
-        for root in sorted({str(self.repo_root.resolve()), str(self.repo_root)}, key=len, reverse=True):
-            text = text.replace(root + "/", "")
-        return text
 
     # -- running ---------------------------------------------------------------------------
 
@@ -178,7 +164,7 @@ class Alembic:
         try:
             done = run(argv, cwd=self.backend, env=child_env(env, python_path=[self.backend]), timeout=self.timeout)
         except ProcessTimeout as exc:
-            tail = self.scrub(_last_lines(exc.output.decode("utf-8", "replace"), TAIL_LINES))
+            tail = self.sandbox.scrub(_last_lines(exc.output.decode("utf-8", "replace"), TAIL_LINES))
             raise MigrationsError(self.finding(
                 rule, self.config_display,
                 f"`alembic {' '.join(args)}` did not finish within {self.timeout:g}s and was killed"
@@ -209,21 +195,20 @@ class Alembic:
             errors = errors[start:]
         errors = [line for line in errors if not (failed and line.startswith("ERROR [alembic.util"))]
         text = "\n".join([*errors[-lines:], *failed]).strip("\n") or _last_lines(done.text, lines)
-        return self.scrub(text) or f"(no output; exit code {done.returncode})"
+        return self.sandbox.scrub(text) or f"(no output; exit code {done.returncode})"
 
     def failure_location(self, done: Completed) -> tuple[str, int | None]:
         """The last traceback frame inside the backend (the migration or env.py line that raised)."""
-        frames = _FRAME.findall(done.error_text)
-        roots = (str(self.repo_root) + "/", str(self.repo_root.resolve()) + "/")
-        for path, line in reversed(frames):
+        root = self.sandbox.root
+        roots = (str(root) + "/", str(root.resolve()) + "/")
+        for path, line in reversed(traceback_frames(done.error_text)):
             if path.startswith(roots):
-                return self.display(path), int(line)
+                return self.display(path), line
         return self.config_display, None
 
 
 _NO_ALEMBIC = re.compile(r"No module named '?alembic(?:'|\.__main__|\s*$)", re.MULTILINE)
 _LOG_LINE = re.compile(r"^(INFO|DEBUG)\s+\[")
-_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+)', re.MULTILINE)
 _RUNNING = re.compile(r"Running (upgrade|downgrade) (.*?)(?:, .*)?$", re.MULTILINE)
 
 
@@ -463,6 +448,18 @@ def _upgrade(alembic: Alembic, rule: str, database: Database, step: str, *, veri
                else "Stopped: `alembic check` would compare the models with that other database"),
             "make env.py take the URL from the DATABASE_URL environment variable, e.g. "
             "config.set_main_option(\"sqlalchemy.url\", os.environ[\"DATABASE_URL\"])"))
+
+
+def migrate_to_head(alembic: Alembic) -> str | None:
+    """`alembic upgrade head` for a check that only needs a migrated database (the workers' backend):
+    what went wrong, or None. A backend without an alembic config has nothing to migrate."""
+    if not alembic.path(alembic.config).is_file():
+        return None
+    try:
+        done = alembic.run(ROUNDTRIP, "upgrade", "head")  # the rule only labels a finding we unwrap
+    except MigrationsError as exc:
+        return exc.finding.message
+    return None if done.returncode == 0 else alembic.output_tail(done)
 
 
 def _step_failure(alembic: Alembic, rule: str, database: Database, command: str, step: str,

@@ -19,7 +19,7 @@ def worker_index(conformance_context):
 
 def require_node(ctx):
     """Node.js >= 20 on PATH; without it the test fails (not errors) with one clear line."""
-    from conformance.workers import node_problem
+    from conformance.nodejs import node_problem
 
     problem = ctx.cached("node_problem", node_problem)
     if problem:
@@ -28,7 +28,7 @@ def require_node(ctx):
 
 @pytest.mark.rule("workers_syntax")
 def test_worker_js_syntax(conformance_context, worker_index):
-    from conformance.workers import check_syntax
+    from conformance.nodejs import check_syntax
 
     require_node(conformance_context)
     assert_conforms(check_syntax(worker_index, conformance_context.spec))
@@ -36,19 +36,18 @@ def test_worker_js_syntax(conformance_context, worker_index):
 
 @pytest.mark.rule("workers_packages")
 def test_worker_packages(conformance_context, worker_index):
-    from conformance.workers import check_packages
+    from conformance.npmpackages import check_packages
 
     assert_conforms(check_packages(worker_index, conformance_context.spec))
 
 
 @pytest.mark.rule("workers_function")
 def test_worker_functions(worker_process, conformance_context, worker_index, tmp_path, request):
-    from conformance.workers import WorkerRunInputs, check_worker, sandbox_root_of
+    from conformance.workerrun import WorkerRunInputs, check_worker
 
     ctx = conformance_context
     require_node(ctx)
     sandbox_backend = request.getfixturevalue("sandbox_backend")  # only copied once node is there
     assert_conforms(check_worker(WorkerRunInputs(
-        spec=ctx.spec, worker=worker_process, sandbox_backend=sandbox_backend,
-        sandbox_root=sandbox_root_of(sandbox_backend, worker_index.prefix), python=ctx.python, tmp=tmp_path,
-        database_url=ctx.database_url)))
+        spec=ctx.spec, worker=worker_process, sandbox_backend=sandbox_backend, repo_prefix=worker_index.prefix,
+        python=ctx.python, tmp=tmp_path, database_url=ctx.database_url)))
