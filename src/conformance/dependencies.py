@@ -17,6 +17,7 @@ from pathlib import Path
 from conformance.findings import Finding
 from conformance.interpreter import InterpreterInfo
 from conformance.processes import ProcessTimeout, run
+from conformance.repo import RepoIndex
 from conformance.spec import Spec
 
 PLAN = "Success criteria: All imports work correctly (third-party imports declared)"
@@ -59,6 +60,23 @@ def requirement_names(path: Path) -> list[str]:
     return names
 
 
+def _no_requirements(spec: Spec, index: RepoIndex | None) -> str:
+    name = spec.imports.requirements
+    if index is not None:
+        path = index.rel(name)
+        target = index.link_out(path)
+        if target is not None:
+            return f"{name} is a symlink to {target}, outside the backend, which the suite does not follow"
+        if path in index.files:
+            try:
+                (index.root / path).read_bytes()
+            except OSError as exc:
+                return f"{name} cannot be read ({exc.strerror})"
+        elif (index.root / path).is_file():
+            return f"{name} is not tracked by git (a fresh clone does not have it): git add {name}"
+    return f"no {name} in the backend: nothing to compare with"
+
+
 def _normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
@@ -75,11 +93,18 @@ def module_map(info: InterpreterInfo, declared: list[str]) -> dict[str, list[str
 
 
 def check_dependencies(backend: Path, spec: Spec, info: InterpreterInfo, first_party: set[str],
-                       repo_path: callable = str) -> DependencyReport:  # type: ignore[valid-type]
+                       repo_path: callable = str,  # type: ignore[valid-type]
+                       index: RepoIndex | None = None) -> DependencyReport:
+    """deptry over `backend`: the sandbox copy of the indexed files (what a fresh clone has,
+    never a symlink out of the backend), so deptry sees the files every other check sees.
+    `index` (the real repository) only explains a requirements file the copy does not have."""
     requirements = backend / spec.imports.requirements
     if not requirements.is_file():
-        return DependencyReport(skipped=f"no {spec.imports.requirements} in the backend: nothing to compare with")
-    declared = requirement_names(requirements)
+        return DependencyReport(skipped=_no_requirements(spec, index))
+    try:
+        declared = requirement_names(requirements)
+    except OSError as exc:
+        return DependencyReport(skipped=f"{spec.imports.requirements} cannot be read ({exc.strerror})")
     mapping = module_map(info, declared)
     not_installed = [d for d in declared if d not in mapping]
     if not_installed:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conformance.findings import Finding
-from conformance.repo import RepoIndex
+from conformance.repo import RepoIndex, shell_quote
 from conformance.spec import Spec
 
 PLAN_README = "Phase 4.1: Create backend/README.md with new structure"
@@ -95,6 +95,15 @@ def check_readme(spec: Spec, index: RepoIndex) -> dict[str, list[Finding]]:
         finding = Finding(rule="docs", path=readme_rel, message="does not exist (or is not committed)",
                           fix=f"write {readme_rel}: one line per directory of the target structure saying what "
                               "it holds, service responsibilities, how to run it", plan=PLAN_README, phase=phase)
+        return {"structure": [finding], "paths": []}
+    target = index.link_out(readme_rel)
+    if target is not None:
+        finding = Finding(rule="docs", path=readme_rel,
+                          message=f"is a symlink to {target}, outside the backend; the suite does not follow links out "
+                                  "of the backend, and the README that documents it belongs in it",
+                          fix="commit the README itself: cp --remove-destination "
+                              f"\"$(readlink -f {shell_quote(readme_rel)})\" {shell_quote(readme_rel)}",
+                          plan=PLAN_README, phase=phase)
         return {"structure": [finding], "paths": []}
     try:
         text = path.read_text(encoding="utf-8", errors="replace")

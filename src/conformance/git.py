@@ -53,7 +53,7 @@ def find_toplevel(path: Path) -> Path | None:
         return None
     if done.returncode != 0:
         return None
-    return Path(done.text.strip()).resolve()
+    return Path(os.fsdecode(done.stdout.strip())).resolve()
 
 
 class Git:
@@ -63,14 +63,16 @@ class Git:
         self.root = root
 
     def run(self, *args: str, stdin: bytes | None = None, ok: tuple[int, ...] = (0,)) -> str:
+        """stdout as text; paths in it decode byte-exact (undecodable bytes as surrogate escapes,
+        like os.fsdecode), so a path from git always opens the file it names."""
         argv = ["git", "-c", f"safe.directory={self.root}", "-c", "core.quotepath=off", *args]
         try:
             done = run(argv, cwd=self.root, env=git_env(), timeout=GIT_TIMEOUT, stdin=stdin)
-        except ProcessTimeout as exc:
+        except (ProcessTimeout, OSError) as exc:
             raise GitError(str(exc)) from None
         if done.returncode not in ok:
             raise GitError(f"`git {' '.join(args[:3])}` failed in {self.root}: {done.error_text}")
-        return done.text
+        return done.stdout.decode("utf-8", "surrogateescape")
 
     def _z_list(self, *args: str) -> list[str]:
         return [p for p in self.run(*args).split("\0") if p]
@@ -94,7 +96,7 @@ class Git:
             return {}
         out = self.run(
             "check-ignore", "--no-index", "-v", "-n", "-z", "--stdin",
-            stdin=b"\0".join(p.encode() for p in paths) + b"\0", ok=(0, 1),
+            stdin=b"\0".join(os.fsencode(p) for p in paths) + b"\0", ok=(0, 1),
         )
         fields = out.split("\0")
         result: dict[str, IgnoreMatch | None] = {}
@@ -110,6 +112,7 @@ class Git:
         return self.run("rev-parse", "--is-shallow-repository").strip() == "true"
 
     def has_commits(self) -> bool:
+        """False in a repository created by `git init` whose first commit is not made yet."""
         return bool(self.run("rev-list", "-n", "1", "--all").strip())
 
     def _log(self, *args: str) -> list[LogEntry]:

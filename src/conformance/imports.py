@@ -8,15 +8,18 @@ import-time check would execute it.
 
 from __future__ import annotations
 
+import errno
 import functools
+import os
 import posixpath
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.findings import Finding
 from conformance.pysource import ImportStmt, ParsedSource, parse_source
-from conformance.repo import RepoIndex
+from conformance.repo import RepoIndex, shell_quote, shown_path
 from conformance.spec import Spec
 
 PLAN_RESOLVE = "Success criteria: All imports work correctly"
@@ -87,9 +90,11 @@ class ImportScan:
     table: ModuleTable
     backend_names: set[str]  # top-level names that resolve to the backend
     external_shadowed: set[str] = field(default_factory=set)
+    unfollowed: dict[str, str] = field(default_factory=dict)  # symlinks out of the backend -> target
 
     def repo_path(self, rel: str) -> str:
-        return self.index.rel(rel)
+        """The repo-relative path as shown in a finding (printable even when not UTF-8)."""
+        return shown_path(self.index.rel(rel))
 
 
 def python_files(index: RepoIndex) -> list[str]:
@@ -107,23 +112,67 @@ def scan(index: RepoIndex, spec: Spec, installed: dict[str, bool] | None = None)
     such a name, e.g. `alembic/`, never shadows the installed package."""
     files = python_files(index)
     sources: dict[str, ParsedSource] = {}
+    unfollowed: dict[str, str] = {}
     for rel in files:
+        target = index.link_out(index.rel(rel))
+        if target is not None:
+            unfollowed[rel] = target  # a module whose content the suite does not read: "cannot tell"
+            continue
         try:
             data = (index.backend / rel).read_bytes()
         except OSError as exc:
-            sources[rel] = ParsedSource(rel, error=f"cannot be read: {exc.strerror}")
+            sources[rel] = _unreadable(index, rel, exc)
             continue
         sources[rel] = parse_source(rel, data)
     table = build_table(files)
     installed = installed or {}
+    declared = _declared_import_names(index, spec)
     backend_names = set()
     shadowed = set()
     for name in table.top_level:
-        if table.kind(name) == "namespace" and installed.get(name):
+        # A dir without __init__.py never shadows a regular package of that name; when the
+        # package is not installed in the backend interpreter but declared in the requirements,
+        # the declared dependency is what the code means (the dependency check says it is missing).
+        if table.kind(name) == "namespace" and (installed.get(name) or name in declared):
             shadowed.add(name)
         else:
             backend_names.add(name)
-    return ImportScan(index, spec, sources, table, backend_names, shadowed)
+    return ImportScan(index, spec, sources, table, backend_names, shadowed, unfollowed)
+
+
+def _unreadable(index: RepoIndex, rel: str, exc: OSError) -> ParsedSource:
+    """A Python file that cannot be read: say why in the words of the cause, with its own fix."""
+    path = index.rel(rel)
+    quoted = shell_quote(path)
+    full = index.backend / rel
+    if os.path.islink(full):
+        target = os.readlink(full)
+        what = "a symlink loop" if exc.errno == errno.ELOOP else f"a symlink to {target}"
+        return ParsedSource(rel, error=f"is {what} that cannot be read ({exc.strerror})",
+                            error_fix=f"point the link at a file that exists, or remove it: "
+                                      f"{'git rm' if index.is_git else 'rm'} {quoted}")
+    if exc.errno == errno.ENOENT:
+        return ParsedSource(rel, error="is tracked by git but missing from the work tree",
+                            error_fix=f"git checkout -- {quoted}   # or `git rm {quoted}` if it was deleted on purpose")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return ParsedSource(rel, error=f"cannot be read ({exc.strerror}): Python cannot import it either",
+                            error_fix=f"chmod a+r {quoted}")
+    return ParsedSource(rel, error=f"cannot be read ({exc.strerror})", error_fix="check the file and the disk")
+
+
+def _declared_import_names(index: RepoIndex, spec: Spec) -> set[str]:
+    """Import names the requirements file promises, as far as a name can tell without metadata
+    (`python-dateutil` -> python_dateutil, `alembic` -> alembic)."""
+    from conformance.dependencies import requirement_names
+
+    path = index.rel(spec.imports.requirements)
+    if path not in index.files or index.link_out(path) is not None:
+        return set()
+    try:
+        names = requirement_names(index.root / path)
+    except OSError:
+        return set()
+    return {re.sub(r"[-.]+", "_", name).lower() for name in names}
 
 
 def namespace_candidates(index: RepoIndex) -> list[str]:
@@ -265,7 +314,9 @@ def check_parse(scan_: ImportScan) -> list[Finding]:
     return [
         Finding(rule="python_parses", path=scan_.repo_path(rel), line=source.error_line,
                 message=source.error or "", plan=PLAN_PARSE, phase=scan_.spec.phase_of("python_parses"),
-                fix="fix the file so Python can compile it (python -m py_compile FILE shows the error)")
+                fix=shown_path(source.error_fix or "fix the file so Python can compile it "
+                                                   f"(python -m py_compile {shell_quote(scan_.index.rel(rel))} "
+                                                   "shows the error)"))
         for rel, source in sorted(scan_.sources.items()) if source.error
     ]
 
@@ -313,10 +364,13 @@ def importability_results(scan_: ImportScan, report: object, claimed: set[str] =
     if error and not getattr(report, "checked", None):
         return {g: CheckResult(skipped=Skipped(f"importability not checked: {error}")) for g in groups}
     results: dict[str, object] = {g: CheckResult() for g in groups}
+    unfollowed = {name for name in map(module_name, scan_.unfollowed) if name}
     for rel, failure in sorted(getattr(report, "failures", {}).items()):
         if rel in claimed and ("ImportError" in failure.error or "ModuleNotFoundError" in failure.error
                                or "SyntaxError" in failure.error):
             continue
+        if any(f"No module named '{name}'" in failure.error for name in unfollowed):
+            continue  # a symlink out of the backend, not followed (named in the report header)
         top = rel.split("/")[0] if "/" in rel else "root"
         group = top if top in groups else "other"
         if failure.missing_dependency:
@@ -409,12 +463,25 @@ def check_init_files(scan_: ImportScan) -> list[Finding]:
             continue
         if "/" not in directory and directory not in spec_packages and not _top_is_package(scan_, directory):
             continue  # an unplanned top-level dir: test_root_dirs reports it
-        init = scan_.repo_path(f"{directory}/__init__.py")
+        init = shell_quote(scan_.index.rel(f"{directory}/__init__.py"))
+        name = posixpath.basename(directory)
+        if name.isidentifier():
+            message = "holds Python files but no __init__.py, inside a production package"
+            fix = f"touch {init}" + (f" && git add {init}" if git else "")
+        else:  # an __init__.py would not help: no import statement can name this directory
+            renamed = re.sub(r"\W+", "_", name).strip("_") or "package"
+            renamed = renamed if renamed.isidentifier() else f"_{renamed}"
+            message = (f"holds Python files inside a production package, but {name!r} is not a valid Python "
+                       "name, so no import can reach them")
+            target = scan_.index.rel(posixpath.join(posixpath.dirname(directory), renamed))
+            mover = "git mv" if git else "mv"
+            fix = (f"{mover} {shell_quote(scan_.index.rel(directory))} {shell_quote(target)} && "
+                   f"touch {shell_quote(target + '/__init__.py')}"
+                   + (f" && git add {shell_quote(target)}" if git else "")
+                   + "   # then update what loads these files by path")
         findings.append(Finding(
-            rule="init_files", path=scan_.repo_path(directory) + "/",
-            message="holds Python files but no __init__.py, inside a production package",
-            fix=f"touch {init}" + (f" && git add {init}" if git else ""),
-            plan=PLAN_INIT, phase=scan_.spec.phase_of("init_files")))
+            rule="init_files", path=scan_.repo_path(directory) + "/", message=shown_path(message),
+            fix=shown_path(fix), plan=PLAN_INIT, phase=scan_.spec.phase_of("init_files")))
     return findings
 
 
@@ -437,6 +504,7 @@ def check_shadowing(scan_: ImportScan, stdlib: frozenset[str], installed: dict[s
             rule="name_clash", path=scan_.repo_path(_file_of(scan_, name)),
             message=f"shadows {other} `{name}`: with the backend root first on sys.path, every "
                     f"`import {name}` in the app and its libraries gets this one",
-            fix=f"rename it (e.g. git mv {scan_.repo_path(_file_of(scan_, name))} ...) and update its imports",
+            fix=f"rename it (e.g. git mv {shown_path(shell_quote(scan_.index.rel(_file_of(scan_, name))))} ...) "
+                "and update its imports",
             plan=PLAN_CLASH, phase=scan_.spec.phase_of("name_clash")))
     return findings

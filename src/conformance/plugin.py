@@ -5,6 +5,7 @@ All check logic lives in the pure modules; this file only translates between the
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import sys
@@ -256,6 +257,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     try:
         index = ctx.index()
         lines.append(f"conformance: {index.describe()}")
+        lines.extend(f"conformance: {note}" for note in index.notes())
         lines.append(f"conformance: paths in findings are relative to {index.root}")
     except RepoError as exc:
         lines.append(f"conformance: cannot index the backend: {exc}")
@@ -349,26 +351,32 @@ def backend_interpreter(conformance_context: Context) -> Any:
 
 @pytest.fixture(scope="session")
 def dependency_report(conformance_context: Context, import_scan: Any, backend_interpreter: Any,
-                      pytestconfig: pytest.Config) -> Any:
+                      pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Any:
     from conformance.dependencies import check_dependencies
 
     from conformance.shared import shared
 
+    # deptry walks the sandbox copy: the indexed files, never a symlink out of the backend
     return conformance_context.cached("dependencies", lambda: shared(pytestconfig, "dependencies", lambda: (
-        check_dependencies(conformance_context.backend, conformance_context.spec, backend_interpreter,
-                           import_scan.backend_names, import_scan.repo_path))))
+        check_dependencies(_sandbox(conformance_context, tmp_path_factory), conformance_context.spec,
+                           backend_interpreter, import_scan.backend_names, import_scan.repo_path,
+                           index=import_scan.index))))
+
+
+def _sandbox(ctx: Context, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from conformance.sandbox import make_sandbox
+
+    try:
+        index = ctx.index()
+    except RepoError as exc:
+        pytest.fail(f"cannot index the backend: {exc}", pytrace=False)
+    return ctx.cached("sandbox", lambda: make_sandbox(index, tmp_path_factory.mktemp("sandbox")))
 
 
 @pytest.fixture(scope="session")
 def sandbox_backend(conformance_context: Context, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the backend's tracked files: code that runs the backend runs there, never in the repo."""
-    from conformance.sandbox import make_sandbox
-
-    try:
-        index = conformance_context.index()
-    except RepoError as exc:
-        pytest.fail(f"cannot index the backend: {exc}", pytrace=False)
-    return conformance_context.cached("sandbox", lambda: make_sandbox(index, tmp_path_factory.mktemp("sandbox")))
+    return _sandbox(conformance_context, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
@@ -410,5 +418,17 @@ def contract_results(conformance_context: Context, tmp_path_factory: pytest.Temp
 
     ctx = conformance_context
     assert ctx.contracts_file is not None
-    return ctx.cached("contracts", lambda: check_contracts(
-        ctx.contracts_file, ctx.backend, cache_dir=tmp_path_factory.mktemp("grimp-cache")))
+
+    def build() -> Any:
+        # grimp walks the sandbox copy (never a symlink out of the backend); messages name the backend
+        copy = _sandbox(ctx, tmp_path_factory)
+        results = check_contracts(ctx.contracts_file, copy, cache_dir=tmp_path_factory.mktemp("grimp-cache"))
+
+        def named(message: str) -> str:
+            for shown in {str(copy.resolve()), str(copy)}:
+                message = message.replace(shown, str(ctx.backend))
+            return message
+
+        return {key: dataclasses.replace(result, message=named(result.message)) for key, result in results.items()}
+
+    return ctx.cached("contracts", build)

@@ -40,6 +40,7 @@ class ParsedSource:
     sys_path_edits: list[tuple[int, str]] = field(default_factory=list)
     error: str | None = None
     error_line: int | None = None
+    error_fix: str | None = None  # when the generic "make it compile" is not the fix (unreadable file)
 
 
 def parse_source(path: str, data: bytes) -> ParsedSource:

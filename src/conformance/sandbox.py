@@ -22,15 +22,31 @@ class PlaceholderError(Exception):
 def make_sandbox(index: RepoIndex, dest: Path) -> Path:
     """Copy the tracked files of the backend (and the spec's // scopes) into `dest`; return
     the backend root inside the copy. `node_modules` dirs are linked, not copied (npm ci made
-    them; copying is slow and they are not tracked)."""
+    them; copying is slow and they are not tracked).
+
+    The copy never reaches out of the backend: a symlink whose target lies outside it is left
+    out (see repo.py; the header names it), a link into the backend is recreated relative, so
+    it points into the copy. Files that cannot be read are left out too (the import checks
+    report unreadable Python files), and so are .py files whose names are not UTF-8: no import
+    can name them, and the tools that walk the copy (grimp, deptry) cannot handle them."""
+    real_root = index.root.resolve()
     for path in index.files:
         source = index.root / path
         target = dest / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_symlink():
-            target.symlink_to(os.readlink(source))
-        elif source.is_file():
-            shutil.copy2(source, target)
+        if index.link_out(path) is not None or (path.endswith(".py") and not path.isprintable()):
+            continue
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if source.is_symlink():
+                link = os.readlink(source)
+                if os.path.isabs(link):  # into this repository: point into the copy instead
+                    inside = Path(os.path.realpath(source)).relative_to(real_root)
+                    link = os.path.relpath(dest / inside, target.parent)
+                target.symlink_to(link)
+            elif source.is_file():
+                shutil.copy2(source, target)
+        except (OSError, ValueError):
+            continue
     for ignored in index.ignored_dirs:
         if Path(ignored).name == "node_modules" and (index.root / ignored).is_dir():
             link = dest / ignored

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
-import shlex
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from conformance.findings import CheckResult, Finding, Skipped
 from conformance.git import GitError
-from conformance.repo import RepoIndex
+from conformance.repo import RepoIndex, shell_quote, shown_path
 from conformance.rules import RULES
 from conformance.spec import DirRule, ForbiddenRule, Move, Spec
 
@@ -66,8 +66,7 @@ def evaluate(spec: Spec, index: RepoIndex) -> StructureReport:
     return checker.report
 
 
-def quote(path: str) -> str:
-    return shlex.quote(path)
+quote = shell_quote  # fix commands quote every path
 
 
 class _Checker:
@@ -85,8 +84,9 @@ class _Checker:
     def add(self, rule: str, subject: str, path: str, message: str, fix: str, *,
             line: int | None = None, severity: str = "error", plan: str | None = None,
             phase: int | None = None, claim: Iterable[str] = ()) -> None:
-        finding = Finding(
-            rule=rule, path=path, message=message, fix=fix, subject=subject, line=line,
+        finding = Finding(  # shown_path: a name that is not UTF-8 must still print and serialize
+            rule=rule, path=shown_path(path), message=shown_path(message), fix=shown_path(fix), subject=subject,
+            line=line,
             severity=severity,  # type: ignore[arg-type]
             plan=plan if plan is not None else RULES[rule].plan,
             phase=phase if phase is not None else self.spec.phase_of(rule),
@@ -176,6 +176,8 @@ class _Checker:
         if self.index.shallow:
             return self.skip("move_history", move.source,
                              "shallow clone: history before the move is not available (git fetch --unshallow)")
+        if not self.index.has_commits:
+            return self.skip("move_history", move.source, "the repository has no commits yet: no history to check")
         if destination not in self.index.files:
             return self.skip("move_history", move.source, f"{destination} does not exist yet (see test_move)")
         try:
@@ -395,7 +397,14 @@ class _Checker:
         add = f" && git add {quote(placeholder)}" if self.index.is_git else ""
         fix = f"mkdir -p {quote(path)} && touch {quote(placeholder)}{add}"
         on_disk = self.index.root / path
-        if on_disk.is_dir() and any(on_disk.iterdir()) and self.index.is_git:
+        if path in self.index.files or on_disk.is_symlink():
+            # never look through a link: its target may lie outside the backend
+            target = self.index.link_out(path)
+            state = (f"is a symlink to {target}, outside the backend (not followed), not a directory" if target
+                     else "is a symlink, not a directory" if on_disk.is_symlink() else "is a file, not a directory")
+            remove = self.remove_command([path]) if path in self.index.files else f"rm {quote(path)}"
+            fix = f"{remove} && {fix}"
+        elif on_disk.is_dir() and _has_entries(on_disk) and self.index.is_git:
             state = "exists on disk but none of its files is tracked by git"
             fix = f"git add {quote(path)}" if (on_disk / placeholder.rsplit('/', 1)[1]).exists() or \
                 not rule.package else f"touch {quote(placeholder)} && git add {quote(path)}"
@@ -419,6 +428,13 @@ class _Checker:
                  "has no __init__.py: it is a namespace package, so imports resolve differently depending on "
                  "sys.path and tools like import-linter cannot see it",
                  f"touch {quote(init)}{add}")
+
+
+def _has_entries(directory: Path) -> bool:
+    try:
+        return any(directory.iterdir())
+    except OSError:
+        return True  # unreadable: it holds something git could not list either
 
 
 class _Patterns:
