@@ -58,8 +58,16 @@ def probe(python: str, names: list[str], timeout: float = 60.0) -> InterpreterIn
             raise InterpreterError(f"backend interpreter {python} does not exist") from None
         except (ProcessTimeout, OSError) as exc:
             raise InterpreterError(f"backend interpreter {python} cannot run: {exc}") from None
+    needs = "it must be a Python >= 3.10 interpreter (--backend-python)"
     if done.returncode != 0:
-        raise InterpreterError(f"backend interpreter {python} failed: {done.error_text[-500:]}")
-    data = json.loads(done.text)
-    return InterpreterInfo(python=python, version=data["version"], stdlib=frozenset(data["stdlib"]),
-                           distributions=data["distributions"], installed=data["installed"])
+        said = done.error_text[-500:] or done.text.strip()[-500:] or "no output"
+        raise InterpreterError(f"backend interpreter {python} exited with {done.returncode} on a short probe "
+                               f"script ({said}); {needs}")
+    try:
+        data = json.loads(done.text)
+        return InterpreterInfo(python=python, version=data["version"], stdlib=frozenset(data["stdlib"]),
+                               distributions=data["distributions"], installed=data["installed"])
+    except (ValueError, KeyError, TypeError):
+        said = done.text.strip()[-200:] or "no output"
+        raise InterpreterError(f"backend interpreter {python} did not answer a short probe script "
+                               f"({said}); {needs}") from None

@@ -194,9 +194,12 @@ def _resolve_python(config: pytest.Config) -> str:
     raw = config.getoption("backend_python") or os.environ.get("CONFORMANCE_BACKEND_PYTHON")
     if not raw:
         return sys.executable
-    found = shutil.which(raw) if os.sep not in raw else (raw if os.access(raw, os.X_OK) else None)
-    if not found:
-        raise pytest.UsageError(f"conformance: backend interpreter {raw} (--backend-python) is not an executable")
+    found = shutil.which(raw) if os.sep not in raw else raw
+    origin = "--backend-python" if config.getoption("backend_python") else "CONFORMANCE_BACKEND_PYTHON"
+    if not found or not os.path.exists(found):
+        raise pytest.UsageError(f"conformance: backend interpreter {raw} (from {origin}) does not exist")
+    if not os.path.isfile(found) or not os.access(found, os.X_OK):
+        raise pytest.UsageError(f"conformance: backend interpreter {raw} (from {origin}) is not an executable file")
     return str(Path(found).absolute())
 
 
@@ -229,7 +232,8 @@ def _has_conformance_table(path: Path) -> bool:
 def _resolve_backend(config: pytest.Config, spec: Spec) -> Path:
     raw = config.getoption("backend_root") or os.environ.get("CONFORMANCE_BACKEND_ROOT")
     if raw:
-        backend, origin = Path(raw).expanduser(), "--backend-root"
+        origin = "--backend-root" if config.getoption("backend_root") else "CONFORMANCE_BACKEND_ROOT"
+        backend = Path(raw).expanduser()
         if not backend.is_absolute():
             backend = config.invocation_params.dir / backend
     elif spec.backend is not None:
@@ -240,7 +244,8 @@ def _resolve_backend(config: pytest.Config, spec: Spec) -> Path:
             f"or set `backend` in {spec.source}")
     backend = backend.resolve()
     if not backend.is_dir():
-        raise pytest.UsageError(f"conformance: backend root {backend} (from {origin}) is not a directory")
+        why = "it is a file" if backend.exists() else "nothing exists at that path"
+        raise pytest.UsageError(f"conformance: backend root {backend} (from {origin}) is not a directory: {why}")
     return backend
 
 

@@ -230,11 +230,18 @@ def normalize_spec_path(value: str, table: _Table, key: str) -> str:
 def load_spec(path: Path) -> Spec:
     """Read `path` and return the validated spec; raise SpecError with a precise message."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
+        raw = tomllib.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise SpecError(f"{path}: spec file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{path}: cannot read spec file: {exc}") from None
+    except IsADirectoryError:
+        raise SpecError(f"{path}: is a directory, not a TOML spec file") from None
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read spec file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SpecError(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); TOML files are "
+                        "UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: invalid TOML: {exc}") from None
     tool = raw.get("tool", {}) if isinstance(raw.get("tool"), dict) else {}
