@@ -12,8 +12,7 @@ with --database-url: this check does not migrate, and must not touch a real data
 import pytest
 
 from conformance.plugin import assert_conforms
-from conformance.repo import RepoError
-from conformance.sandbox import PlaceholderError, expand_env
+from conformance.sandbox import expand_env
 
 pytestmark = pytest.mark.startup
 
@@ -21,26 +20,19 @@ NOT_BOOTED = "the app did not boot (see test_app_boots_and_answers_health)"
 
 
 @pytest.fixture(scope="module")
-def app_run(conformance_context, sandbox_backend, tmp_path_factory):
+def app_run(conformance_context, backend_index, spec_env, sandbox_backend, tmp_path_factory):
     from conformance.appcheck import run_app
 
     ctx = conformance_context
     tmp = tmp_path_factory.mktemp("app")
     values = {"tmp": str(tmp), "python": ctx.python, "backend": str(sandbox_backend)}
-    try:
-        env = expand_env(ctx.spec.test_env, values, "test_env")
-    except PlaceholderError as exc:
-        pytest.fail(f"conformance spec: {exc}", pytrace=False)
+    env = spec_env(values)
     env.setdefault("DATABASE_URL", f"sqlite:///{tmp}/app.db")
-    try:
-        prefix = ctx.index().prefix
-    except RepoError as exc:
-        pytest.fail(f"cannot index the backend: {exc}", pytrace=False)
     logs = tmp / "logs"
     logs.mkdir()
     shown = expand_env(ctx.spec.test_env, {**values, "tmp": "/tmp/conformance", "backend": "."}, "test_env")
-    return run_app(backend=sandbox_backend, repo_prefix=prefix, python=ctx.python, app=ctx.spec.app, env=env,
-                   log_dir=logs, shown_env=shown)
+    return run_app(backend=sandbox_backend, repo_prefix=backend_index.prefix, python=ctx.python, app=ctx.spec.app,
+                   env=env, log_dir=logs, shown_env=shown)
 
 
 @pytest.mark.rule("app_boots")

@@ -1,22 +1,12 @@
 """Production deployment unchanged (plan Phase 4.3: Update deployment scripts): the start script
 parses, passes shellcheck, names only paths that exist and really starts the app; the Dockerfile
-names only paths that exist. (The workers' package.json scripts: test_workers.py::test_worker_packages.)"""
+names only paths that exist. The workers' package.json scripts: test_workers.py::test_worker_packages."""
 
 import pytest
 
 from conformance.plugin import assert_conforms
-from conformance.repo import RepoError
-from conformance.sandbox import PlaceholderError, expand_env
 
 pytestmark = pytest.mark.startup
-
-
-@pytest.fixture(scope="module")
-def deploy_index(conformance_context):
-    try:
-        return conformance_context.index()
-    except RepoError as exc:
-        pytest.fail(f"cannot index the backend: {exc}", pytrace=False)
 
 
 def _phase(ctx):
@@ -24,28 +14,28 @@ def _phase(ctx):
 
 
 @pytest.mark.rule("deploy")
-def test_start_script_exists(conformance_context, deploy_index):
+def test_start_script_exists(conformance_context, backend_index):
     from conformance.startscript import check_script_exists
 
-    assert_conforms(check_script_exists(deploy_index, conformance_context.spec, _phase(conformance_context)))
+    assert_conforms(check_script_exists(backend_index, conformance_context.spec, _phase(conformance_context)))
 
 
 @pytest.mark.rule("deploy")
-def test_start_script_syntax(conformance_context, deploy_index):
+def test_start_script_syntax(conformance_context, backend_index):
     from conformance.startscript import check_script_syntax
 
-    assert_conforms(check_script_syntax(deploy_index, conformance_context.spec, _phase(conformance_context)))
+    assert_conforms(check_script_syntax(backend_index, conformance_context.spec, _phase(conformance_context)))
 
 
 @pytest.mark.rule("deploy")
-def test_start_script_paths(conformance_context, deploy_index):
+def test_start_script_paths(conformance_context, backend_index):
     from conformance.startscript import check_script_paths
 
-    assert_conforms(check_script_paths(deploy_index, conformance_context.spec, _phase(conformance_context)))
+    assert_conforms(check_script_paths(backend_index, conformance_context.spec, _phase(conformance_context)))
 
 
 @pytest.mark.rule("deploy")
-def test_start_script_starts_app(conformance_context, deploy_index, tmp_path_factory):
+def test_start_script_starts_app(conformance_context, backend_index, spec_env, tmp_path_factory):
     """Run the start script in a FRESH copy of the tracked files (not the shared sandbox, where
     other checks may have created logs/, data/ or a database: a fresh clone has none of them)."""
     from conformance.processes import free_port
@@ -54,19 +44,15 @@ def test_start_script_starts_app(conformance_context, deploy_index, tmp_path_fac
     from conformance.startscript import start_script
 
     ctx = conformance_context
-    found = start_script(deploy_index, ctx.spec)
-    if found is None or found[0] not in deploy_index.files:
+    found = start_script(backend_index, ctx.spec)
+    if found is None or found[0] not in backend_index.files:
         pytest.skip("no start script (see test_start_script_exists)")
     sandbox_root = tmp_path_factory.mktemp("deploy-sandbox")
-    backend = make_sandbox(deploy_index, sandbox_root)
+    backend = make_sandbox(backend_index, sandbox_root)
     tmp = tmp_path_factory.mktemp("deploy-env")
     port = free_port()
     values = {"tmp": str(tmp), "python": ctx.python, "backend": str(backend), "port": str(port)}
-    try:
-        env = expand_env(ctx.spec.test_env, values, "test_env")
-        env.update(expand_env(ctx.spec.deploy.env, values, "deploy.env"))
-    except PlaceholderError as exc:
-        pytest.fail(f"conformance spec: {exc}", pytrace=False)
+    env = spec_env(values, (ctx.spec.deploy.env, "deploy.env"))
     env.setdefault("DATABASE_URL", f"sqlite:///{tmp}/app.db")
     logs = tmp / "logs"
     logs.mkdir()
@@ -77,7 +63,7 @@ def test_start_script_starts_app(conformance_context, deploy_index, tmp_path_fac
 
 
 @pytest.mark.rule("deploy")
-def test_dockerfile_paths(conformance_context, deploy_index):
+def test_dockerfile_paths(conformance_context, backend_index):
     from conformance.dockerfile import check_dockerfile
 
-    assert_conforms(check_dockerfile(deploy_index, conformance_context.spec, _phase(conformance_context)))
+    assert_conforms(check_dockerfile(backend_index, conformance_context.spec, _phase(conformance_context)))

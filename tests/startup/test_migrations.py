@@ -20,23 +20,18 @@ from conformance.migrations import (
     single_head,
 )
 from conformance.plugin import assert_conforms
-from conformance.sandbox import PlaceholderError, expand_env
 
 pytestmark = pytest.mark.startup
 
 
 @pytest.fixture(scope="module")
-def alembic(conformance_context, sandbox_backend, tmp_path_factory):
+def alembic(conformance_context, backend_index, spec_env, sandbox_backend, tmp_path_factory):
     """The backend's alembic, run by its interpreter in the sandbox copy with the spec's test_env."""
     ctx = conformance_context
-    values = {"tmp": str(tmp_path_factory.mktemp("migrations-env")), "python": ctx.python,
-              "backend": str(sandbox_backend)}
-    try:
-        env = expand_env(ctx.spec.test_env, values, "test_env")
-    except PlaceholderError as exc:
-        pytest.fail(f"conformance spec: {exc}", pytrace=False)
+    env = spec_env({"tmp": str(tmp_path_factory.mktemp("migrations-env")), "python": ctx.python,
+                    "backend": str(sandbox_backend)})
     return Alembic.from_spec(ctx.spec, python=ctx.python, backend=sandbox_backend, env=env,
-                             repo_prefix=ctx.index().prefix)
+                             repo_prefix=backend_index.prefix)
 
 
 @pytest.fixture

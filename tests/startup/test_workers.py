@@ -4,17 +4,8 @@ worker of the spec answers a message through a fake Telegram Bot API and stops c
 import pytest
 
 from conformance.plugin import assert_conforms
-from conformance.repo import RepoError
 
 pytestmark = pytest.mark.startup
-
-
-@pytest.fixture(scope="module")
-def worker_index(conformance_context):
-    try:
-        return conformance_context.index()
-    except RepoError as exc:
-        pytest.fail(f"cannot index the backend: {exc}", pytrace=False)
 
 
 def require_node(ctx):
@@ -27,27 +18,27 @@ def require_node(ctx):
 
 
 @pytest.mark.rule("workers_syntax")
-def test_worker_js_syntax(conformance_context, worker_index):
+def test_worker_js_syntax(conformance_context, backend_index):
     from conformance.nodejs import check_syntax
 
     require_node(conformance_context)
-    assert_conforms(check_syntax(worker_index, conformance_context.spec))
+    assert_conforms(check_syntax(backend_index, conformance_context.spec))
 
 
 @pytest.mark.rule("workers_packages")
-def test_worker_packages(conformance_context, worker_index):
+def test_worker_packages(conformance_context, backend_index):
     from conformance.npmpackages import check_packages
 
-    assert_conforms(check_packages(worker_index, conformance_context.spec))
+    assert_conforms(check_packages(backend_index, conformance_context.spec))
 
 
 @pytest.mark.rule("workers_function")
-def test_worker_functions(worker_process, conformance_context, worker_index, tmp_path, request):
+def test_worker_functions(worker_process, conformance_context, backend_index, tmp_path, request):
     from conformance.workerrun import WorkerRunInputs, check_worker
 
     ctx = conformance_context
     require_node(ctx)
     sandbox_backend = request.getfixturevalue("sandbox_backend")  # only copied once node is there
     assert_conforms(check_worker(WorkerRunInputs(
-        spec=ctx.spec, worker=worker_process, sandbox_backend=sandbox_backend, repo_prefix=worker_index.prefix,
+        spec=ctx.spec, worker=worker_process, sandbox_backend=sandbox_backend, repo_prefix=backend_index.prefix,
         python=ctx.python, tmp=tmp_path, database_url=ctx.database_url)))
