@@ -1,5 +1,6 @@
 """The app and deployment checks (tests/startup/test_app.py, test_deploy.py) on the reference
-backend and broken copies of it, plus unit tests of the reference heuristics.
+backend and broken copies of it, plus unit tests of the reference heuristics and of the
+ManagedProcess they run the app and the start script in.
 
 Every suite run uses a spec file of its own (the project's [tool.conformance] with an absolute
 `backend` and small timeouts), and afterwards no process started by the run may be alive.
@@ -353,7 +354,8 @@ def test_missing_route_and_failing_shutdown(reference, suite):
 
 
 def test_start_script_leaving_a_daemon_behind(tmp_path):
-    """A process that escapes the script's process group (setsid) is found by its cwd and killed."""
+    """A process that escapes the script's process group (setsid) is found by the run marker it
+    inherited (ManagedProcess) and killed."""
     import sys
 
     from conformance.processes import free_port
@@ -375,6 +377,38 @@ def test_start_script_leaving_a_daemon_behind(tmp_path):
     assert finding.message.startswith("left 1 process(es) running after it was stopped: ")
     assert "sleep 300" in finding.message
     assert leftover_processes(root) == []
+
+
+def test_managed_process_closes_its_logs_when_it_cannot_start(tmp_path):
+    from conformance.processes import ManagedProcess
+
+    def open_logs() -> list[str]:
+        found = []
+        for fd in Path("/proc/self/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith(str(tmp_path)):
+                found.append(target)
+        return found
+
+    with pytest.raises(OSError) as failure:
+        ManagedProcess([str(tmp_path / "no-such-program")], cwd=tmp_path, env={}, name="x", log_dir=tmp_path)
+    assert open_logs() == [], failure.value  # the traceback keeps the half-made object alive: its files must be closed
+
+
+def test_managed_process_tail_keeps_the_error_on_stderr(tmp_path):
+    """stdout chatter after the error must not push the stderr line out of the tail."""
+    import sys
+
+    from conformance.processes import ManagedProcess
+
+    code = "import sys; print('boom', file=sys.stderr); print('\\n'.join(map(str, range(100))))"
+    with ManagedProcess([sys.executable, "-c", code], cwd=tmp_path, env={}, name="chatty", log_dir=tmp_path) as child:
+        assert child.wait_until(lambda: not child.running, timeout=30)
+        tail = child.tail(lines=5)
+    assert tail.splitlines() == ["    stderr:", "      boom", "    stdout:", *(f"      {n}" for n in range(95, 100))]
 
 
 def test_start_script_syntax_and_shellcheck_errors(tmp_path, spec):

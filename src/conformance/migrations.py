@@ -38,7 +38,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from conformance.childenv import child_env
-from conformance.childoutput import traceback_frames
+from conformance.childoutput import quoted_block, traceback_frames
 from conformance.findings import CheckResult, Finding, Skipped
 from conformance.processes import Completed, ProcessTimeout, run
 from conformance.rules import RULES
@@ -217,7 +217,7 @@ def _last_lines(text: str, count: int) -> str:
 
 
 def _indent_block(text: str) -> str:
-    return "" if not text.strip() else ":\n" + "\n".join("    " + line for line in text.splitlines())
+    return "" if not text.strip() else ":\n" + quoted_block(text, "    ")
 
 
 # -- heads -----------------------------------------------------------------------------------

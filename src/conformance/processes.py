@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from conformance.childoutput import stream_tails
 
@@ -154,14 +155,12 @@ class ManagedProcess:
         return self.proc.poll()
 
     def output(self) -> str:
-        if not self._stdout.closed:
-            self._stdout.flush()
-        return self.stdout_path.read_text("utf-8", "replace")
+        """Everything the child wrote to stdout so far."""
+        return _read_log(self._stdout, self.stdout_path)
 
     def errors(self) -> str:
-        if not self._stderr.closed:
-            self._stderr.flush()
-        return self.stderr_path.read_text("utf-8", "replace")
+        """Everything the child wrote to stderr so far."""
+        return _read_log(self._stderr, self.stderr_path)
 
     def log(self) -> str:
         """All of stderr, then all of stdout: the text tracebacks are read from."""
@@ -236,6 +235,12 @@ class ManagedProcess:
                 self.proc.send_signal(sig)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def _read_log(handle: BinaryIO, path: Path) -> str:
+    if not handle.closed:
+        handle.flush()
+    return path.read_text("utf-8", "replace")
 
 
 def _sigkill(pid: int, *, group: bool = False) -> None:
