@@ -87,6 +87,13 @@ def leftover_processes(*roots: Path) -> list[str]:
     return found
 
 
+def failed_worker_message(run_suite, config: Path) -> str:
+    """Run only test_worker_functions with the spec file `config`; it alone must fail. Its message."""
+    run = run_suite(None, "--conformance-config", str(config), "-k", "worker_functions", part="startup")
+    assert run.failed == {"test_worker_functions[bot-manager]"}, run.output
+    return run.messages["test_worker_functions[bot-manager]"]
+
+
 # -- the reference ----------------------------------------------------------------------------
 @needs_node
 def test_reference_workers_pass(reference, run_suite):
@@ -201,9 +208,7 @@ def test_package_json_script_pointing_at_a_missing_file(tmp_path, spec):
 @needs_node
 def test_worker_that_never_becomes_ready(reference, run_suite, spec, tmp_path):
     config = worker_spec(tmp_path, spec, reference.root, ready_log="this line never appears", ready_timeout=2)
-    run = run_suite(None, "--conformance-config", str(config), "-k", "worker_functions", part="startup")
-    assert run.failed == {"test_worker_functions[bot-manager]"}, run.output
-    message = run.messages["test_worker_functions[bot-manager]"]
+    message = failed_worker_message(run_suite, config)
     assert "worker bot-manager did not become ready within 2s (waiting for 'this line never appears' in its " \
            "output); its last output:" in message
     assert "master ready port=" in message  # the worker's own output is shown
@@ -218,9 +223,7 @@ def test_worker_ignoring_sigterm_and_its_child_are_killed(reference, run_suite, 
     edit(reference, BOT, "process.on('SIGTERM', () => shutdown('SIGTERM'));", "process.on('SIGTERM', () => {});")
     reference.commit("ignore SIGTERM")
     config = worker_spec(tmp_path, spec, reference.root, stop_grace=1)
-    run = run_suite(None, "--conformance-config", str(config), "-k", "worker_functions", part="startup")
-    assert run.failed == {"test_worker_functions[bot-manager]"}, run.output
-    message = run.messages["test_worker_functions[bot-manager]"]
+    message = failed_worker_message(run_suite, config)
     assert "2 findings:" in message
     assert "worker bot-manager did not exit within 1s of SIGTERM" in message
     assert "ignoring SIGTERM" in message  # its output
@@ -239,9 +242,7 @@ def test_master_exiting_without_its_children_fails(reference, run_suite, spec, t
          "process.on('disconnect', () => {});")
     reference.commit("orphan the bot worker")
     config = worker_spec(tmp_path, spec, reference.root, stop_grace=2)
-    run = run_suite(None, "--conformance-config", str(config), "-k", "worker_functions", part="startup")
-    assert run.failed == {"test_worker_functions[bot-manager]"}, run.output
-    message = run.messages["test_worker_functions[bot-manager]"]
+    message = failed_worker_message(run_suite, config)
     assert "1 finding:" in message
     assert "had 1 process of its group left running after it exited" in message
     assert "telegram/bot_worker.js)" in message
