@@ -45,7 +45,6 @@ class WorkerRunInputs:
     repo_prefix: str  # the backend's path in the repository (locates // paths, shows sandbox paths)
     python: str
     tmp: Path
-    database_url: str | None = None
 
     @property
     def sandbox(self) -> SandboxPaths:
@@ -65,8 +64,6 @@ def check_worker(inputs: WorkerRunInputs) -> CheckResult:
         backend_env = expand_env(spec.test_env, {"tmp": str(inputs.tmp)}, "test_env")
     except PlaceholderError as exc:
         return fail(f"cannot run: {exc}", f"edit {spec.source}")
-    if inputs.database_url:
-        backend_env["DATABASE_URL"] = inputs.database_url
     in_backend = _cd(inputs.sandbox, inputs.sandbox_backend)
     migrations_failed = migrate_to_head(Alembic.from_spec(spec, python=inputs.python, backend=inputs.sandbox_backend,
                                                           env=backend_env, repo_prefix=inputs.repo_prefix))

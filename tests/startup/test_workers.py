@@ -41,4 +41,4 @@ def test_worker_functions(worker_process, conformance_context, backend_index, tm
     sandbox_backend = request.getfixturevalue("sandbox_backend")  # only copied once node is there
     assert_conforms(check_worker(WorkerRunInputs(
         spec=ctx.spec, worker=worker_process, sandbox_backend=sandbox_backend, repo_prefix=backend_index.prefix,
-        python=ctx.python, tmp=tmp_path, database_url=ctx.database_url)))
+        python=ctx.python, tmp=tmp_path)))  # the spec's throwaway database, never --database-url
