@@ -9,6 +9,7 @@ import dataclasses
 import os
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,7 +130,32 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
                          "(env CONFORMANCE_CONFIG; default: pyproject.toml at the rootdir)")
 
 
+OWN_BASETEMP = pytest.StashKey[Path]()
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    _own_basetemp(config)
+    _configure(config)
+
+
+def _own_basetemp(config: pytest.Config) -> None:
+    """Sandboxes, logs and databases go under a temp root that is removed when the run ends, also
+    on Ctrl-C (pytest keeps its own basetemps around). `--basetemp DIR` keeps them for debugging.
+    xdist workers get subdirectories of the controller's root."""
+    if config.option.basetemp is None and not hasattr(config, "workerinput"):
+        root = Path(tempfile.mkdtemp(prefix="conformance-tmp-"))
+        config.option.basetemp = str(root)
+        config.stash[OWN_BASETEMP] = root
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    root = config.stash.get(OWN_BASETEMP, None)
+    if root is not None:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _configure(config: pytest.Config) -> None:
     for name, text in CATEGORY_MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     for number, text in PHASE_MARKERS.items():
