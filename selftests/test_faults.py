@@ -1,0 +1,86 @@
+"""Faults: Ctrl-C in the middle of a worker run, a port already taken. Nothing survives the
+session and its temp root is gone, proven by scanning /proc for processes that carry the
+session's private TMPDIR (every child inherits it through the allowlisted environment)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from selftests.trees import PROJECT, reference_repo
+
+
+def processes_with(marker: str) -> list[str]:
+    """Command lines of live processes whose environment contains `marker`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker.encode() not in (entry / "environ").read_bytes():
+                continue
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            if state != "Z":
+                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            continue
+    return found
+
+
+def _suite(tmp_path: Path, backend: Path, *args: str) -> tuple[list[str], dict[str, str], Path]:
+    private_tmp = tmp_path / "session-tmp"
+    private_tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(private_tmp)}
+    argv = [sys.executable, "-m", "pytest", "-c", str(PROJECT / "pyproject.toml"), "--rootdir", str(PROJECT),
+            "-p", "no:randomly", f"--backend-root={backend}", *args]
+    return argv, env, private_tmp
+
+
+def test_ctrl_c_during_a_worker_run_leaves_no_process_and_no_temp_dir(tmp_path):
+    repo = reference_repo(tmp_path / "chatai")
+    argv, env, private_tmp = _suite(tmp_path, repo.root / "backend",
+                                    str(PROJECT / "tests/startup/test_workers.py"), "-k", "functions")
+    session = subprocess.Popen(argv, cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    marker = f"TMPDIR={private_tmp}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not any("node" in c for c in processes_with(marker)):
+            time.sleep(0.2)
+        assert any("node" in c for c in processes_with(marker)), "the worker never started"
+        session.send_signal(signal.SIGINT)
+        output = session.communicate(timeout=90)[0].decode(errors="replace")
+    finally:
+        if session.poll() is None:
+            os.killpg(session.pid, signal.SIGKILL)
+            session.wait()
+    time.sleep(0.5)
+    assert "KeyboardInterrupt" in output, output[-2000:]
+    assert processes_with(marker) == [], output[-2000:]
+    assert list(private_tmp.iterdir()) == [], list(private_tmp.iterdir())
+
+
+def test_port_already_taken_fails_with_the_servers_error(tmp_path):
+    repo = reference_repo(tmp_path / "chatai")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        spec = (PROJECT / "src/conformance/data/conformance.toml").read_text()
+        spec = spec.replace('backend = "backend"', f'backend = "{repo.root / "backend"}"', 1)
+        spec = spec.replace('env = { PORT = "{port}"', f'env = {{ PORT = "{port}"', 1)
+        spec = spec.replace("[deploy]", "[deploy]\nready_timeout = 15", 1)
+        config = tmp_path / "spec.toml"
+        config.write_text(spec)
+        argv, env, private_tmp = _suite(tmp_path, repo.root / "backend", str(PROJECT / "tests/startup/test_deploy.py"),
+                                        "-k", "starts", f"--conformance-config={config}")
+        done = subprocess.run(argv, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert "address already in use" in done.stdout.lower(), done.stdout[-3000:]
+    assert processes_with(f"TMPDIR={private_tmp}") == []
+    assert list(private_tmp.iterdir()) == []
