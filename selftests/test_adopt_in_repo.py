@@ -38,7 +38,7 @@ def test_adoption_steps_give_a_truthful_report(tmp_path):
     assert run.returncode == 1, run.stdout[-3000:]
     for expected in ("test_move[cleanup_users.py]", "test_runtime_dir_ignored[data]", "test_module_package_clash",
                      "test_node_only_in_workers"):
-        assert f"FAILED " in run.stdout and expected in run.stdout, expected
+        assert "FAILED " in run.stdout and expected in run.stdout, expected
     assert "test_required_dir[api]" not in [line.split("::")[-1] for line in run.stdout.splitlines()
                                              if line.startswith("FAILED")]
     assert "plan conformance" in run.stdout and report.read_text().startswith("# Backend conformance")

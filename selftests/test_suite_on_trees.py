@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 
 from selftests.trees import LEGACY_FAILURES, legacy_repo, reference_repo
 

@@ -155,6 +155,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report  # not a conformance test (e.g. the project's own self-tests)
     report.user_properties.append(("conformance_rule", rule.args[0] if rule and rule.args else ""))
     report.user_properties.append(("conformance_phase", phase or 0))
+    if report.skipped and isinstance(report.longrepr, tuple) and report.longrepr[0].endswith("outcomes.py"):
+        # assert_conforms raised the skip; point at the test, not at this helper
+        report.longrepr = (str(item.path), (item.location[1] or 0) + 1, report.longrepr[2])
     if report.when == "call":
         findings = item.stash.get(FINDINGS, [])
         if state.update_baseline:

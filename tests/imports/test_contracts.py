@@ -23,6 +23,7 @@ def test_contract(contract, contract_results, conformance_context, import_scan):
     assert_conforms([Finding(
         rule="contract", subject=contract.id, path=str(config),
         message=f"contract {contract.id!r} ({contract.name}) is broken:\n{result.message}",
-        fix="remove or invert the imports listed above (each fix line names file:line)",
+        fix=("each `fix:` line above names the file:line to change" if "fix:" in result.message
+             else f"see the reason above; `lint-imports --config {config}` shows the same from the backend root"),
         plan="Current structure: api, services, database, ... (existing, well organized) - layers",
         phase=conformance_context.spec.phase_of("contract"))])

@@ -1,0 +1,138 @@
+"""Session fixtures of the conformance suite: the shared, expensive results the tests judge.
+
+Registered as a plugin by conformance.plugin. Each fixture computes once per process (and,
+for the heaviest, once per xdist run via conformance.shared).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.context import CONTEXT, Context
+from conformance.repo import RepoError
+from conformance.spec import Spec
+
+
+@pytest.fixture(scope="session")
+def conformance_context(pytestconfig: pytest.Config) -> Context:
+    ctx = pytestconfig.stash.get(CONTEXT, None)
+    if ctx is None:
+        pytest.fail("no conformance spec: pass --conformance-config FILE or add [tool.conformance] to "
+                    f"{pytestconfig.rootpath / 'pyproject.toml'}", pytrace=False)
+    return ctx
+
+
+@pytest.fixture(scope="session")
+def structure_report(conformance_context: Context) -> Any:
+    try:
+        return conformance_context.structure()
+    except RepoError as exc:
+        pytest.fail(f"cannot index the backend: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def import_scan(conformance_context: Context) -> Any:
+    try:
+        return conformance_context.import_scan()
+    except RepoError as exc:
+        pytest.fail(f"cannot index the backend: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def backend_interpreter(conformance_context: Context) -> Any:
+    """InterpreterInfo of the backend's python; skips dependent tests when it cannot run."""
+    from conformance.interpreter import InterpreterError
+
+    info = conformance_context.interpreter()
+    if isinstance(info, InterpreterError):
+        pytest.fail(str(info), pytrace=False)
+    return info
+
+
+@pytest.fixture(scope="session")
+def dependency_report(conformance_context: Context, import_scan: Any, backend_interpreter: Any,
+                      pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from conformance.dependencies import check_dependencies
+
+    from conformance.shared import shared
+
+    # deptry walks the sandbox copy: the indexed files, never a symlink out of the backend
+    return conformance_context.cached("dependencies", lambda: shared(pytestconfig, "dependencies", lambda: (
+        check_dependencies(_sandbox(conformance_context, tmp_path_factory), conformance_context.spec,
+                           backend_interpreter, import_scan.backend_names, import_scan.repo_path,
+                           index=import_scan.index))))
+
+
+def _sandbox(ctx: Context, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from conformance.sandbox import make_sandbox
+
+    try:
+        index = ctx.index()
+    except RepoError as exc:
+        pytest.fail(f"cannot index the backend: {exc}", pytrace=False)
+    return ctx.cached("sandbox", lambda: make_sandbox(index, tmp_path_factory.mktemp("sandbox")))
+
+
+@pytest.fixture(scope="session")
+def sandbox_backend(conformance_context: Context, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the backend's tracked files: code that runs the backend runs there, never in the repo."""
+    return _sandbox(conformance_context, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def importability(conformance_context: Context, import_scan: Any, sandbox_backend: Path,
+                  dependency_report: Any, tmp_path_factory: pytest.TempPathFactory,
+                  pytestconfig: pytest.Config) -> Any:
+    """A function: group -> CheckResult of the modules of that group that fail to import."""
+    from conformance.importability import check_importability
+    from conformance.imports import importability_results, static_error_files
+    from conformance.sandbox import expand_env
+
+    def build() -> Any:
+        ctx = conformance_context
+        files = [rel for rel in import_scan.sources if ctx.spec and importable_file(ctx.spec, rel)]
+        env = expand_env(ctx.spec.test_env, {"tmp": str(tmp_path_factory.mktemp("import-env"))}, "test_env")
+        report = check_importability(sandbox_backend, files, python=ctx.python, env=env)
+        claimed = static_error_files(import_scan)
+        deps = dependency_report.findings.get("missing", []) if not dependency_report.skipped else []
+        claimed |= {import_scan.index.backend_rel(f.path) or f.path for f in deps}
+        return importability_results(import_scan, report, claimed)
+
+    from conformance.shared import shared
+
+    results = conformance_context.cached("importability", lambda: shared(pytestconfig, "importability", build))
+    return lambda group: results.get(group)
+
+
+def importable_file(spec: Spec, rel: str) -> bool:
+    from conformance.imports import is_production
+
+    return is_production(spec, rel)
+
+
+@pytest.fixture(scope="session")
+def contract_results(conformance_context: Context, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """All contracts checked against one import graph per process; grimp's cache lives in this
+    worker's own temp dir (never shared between xdist workers, never in the repo)."""
+    from conformance.contracts import check_contracts
+
+    ctx = conformance_context
+    assert ctx.contracts_file is not None
+
+    def build() -> Any:
+        # grimp walks the sandbox copy (never a symlink out of the backend); messages name the backend
+        copy = _sandbox(ctx, tmp_path_factory)
+        results = check_contracts(ctx.contracts_file, copy, cache_dir=tmp_path_factory.mktemp("grimp-cache"))
+
+        def named(message: str) -> str:
+            for shown in {str(copy.resolve()), str(copy)}:
+                message = message.replace(shown, str(ctx.backend))
+            return message
+
+        return {key: dataclasses.replace(result, message=named(result.message)) for key, result in results.items()}
+
+    return ctx.cached("contracts", build)
