@@ -211,3 +211,14 @@ def test_an_interpreter_without_the_plugin_says_what_to_install(tmp_path: Path):
 def test_no_files_means_no_child(tmp_path: Path):
     report = check_importability(tmp_path, ["gone.py"], python="/nonexistent/python", env=None)
     assert report == ImportabilityReport()
+
+
+def test_collection_targets_are_the_fewest_pure_directories():
+    """pytest is quadratic in file arguments; whole directories are passed where possible."""
+    from conformance.importability import collection_targets
+
+    wanted = ["api/__init__.py", "api/a.py", "main.py", "services/__init__.py", "services/x/__init__.py",
+              "services/x/y.py"]
+    on_disk = {*wanted, "services/tests/test_a.py", "scripts/s.py"}
+    assert collection_targets(wanted, on_disk) == ["api", "main.py", "services/__init__.py", "services/x"]
+    assert collection_targets(["a/b.py"], {"a/b.py", "a/c.py"}) == ["a/b.py"]
