@@ -46,7 +46,7 @@ def collected(argv: list[str], cwd: Path = PROJECT) -> int:
     """Number of items the run selects (after -m), from --collect-only's closing line."""
     import re
 
-    done = subprocess.run([*argv, "--collect-only", "-q"], cwd=cwd, capture_output=True, text=True, timeout=600)
+    done = subprocess.run([*argv, "--collect-only"], cwd=cwd, capture_output=True, text=True, timeout=600)
     match = re.search(r"(\d+)(?:/\d+)? tests? collected", done.stdout)
     return int(match.group(1)) if match else -1
 
