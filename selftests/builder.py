@@ -65,6 +65,14 @@ class Repo:
         self.git("mv", old, new)
         return self
 
+    def edit(self, path: str, old: str, new: str, count: int = -1) -> Repo:
+        """Replace `old` (which must be there) in a file of the work tree; does not commit."""
+        file = self.root / path
+        text = file.read_text(encoding="utf-8")
+        assert old in text, f"{old!r} not in {path}"
+        file.write_text(text.replace(old, new, count), encoding="utf-8")
+        return self
+
     def rm(self, *paths: str) -> Repo:
         self.git("rm", "-q", "-r", "--", *paths)
         return self

@@ -30,6 +30,14 @@ class SuiteRun:
         return self.with_outcome("failed")
 
 
+@pytest.fixture
+def reference(tmp_path):
+    """The reference backend as a fresh committed repository of its own."""
+    from selftests.trees import reference_repo
+
+    return reference_repo(tmp_path / "repo")
+
+
 @pytest.fixture(scope="session")
 def spec() -> Spec:
     return load_spec(PROJECT / "pyproject.toml")

@@ -24,7 +24,8 @@ from conformance.spec import load_spec
 from conformance.startscript import check_script_paths
 from conformance.trackedtree import TrackedTree, missing_references
 from selftests.builder import make_repo
-from selftests.trees import PROJECT, reference_repo
+from selftests.procscan import leftover_processes
+from selftests.trees import PROJECT
 
 APP_TESTS = ("test_app_boots_and_answers_health", "test_openapi_lists_routes", "test_app_shuts_down_cleanly")
 DEPLOY_TESTS = ("test_start_script_exists", "test_start_script_syntax", "test_start_script_paths",
@@ -51,18 +52,6 @@ CMD ["./start_production.sh"]
 # helpers
 
 
-@pytest.fixture
-def reference(tmp_path):
-    return reference_repo(tmp_path / "repo")
-
-
-def edit(repo, path: str, old: str, new: str) -> None:
-    file = repo.root / path
-    text = file.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not in {path}"
-    file.write_text(text.replace(old, new, 1), encoding="utf-8")
-
-
 def spec_file(tmp_path: Path, backend: Path, *, startup_timeout: float = 30, ready_timeout: float = 30) -> Path:
     """The project's [tool.conformance] with an absolute backend and the given timeouts."""
     text = (PROJECT / "pyproject.toml").read_text(encoding="utf-8")
@@ -76,32 +65,6 @@ def spec_file(tmp_path: Path, backend: Path, *, startup_timeout: float = 30, rea
     path.write_text(conf, encoding="utf-8")
     load_spec(path)  # fail here, not inside the suite, if the copy is broken
     return path
-
-
-def leftover_processes(root: Path) -> list[str]:
-    """Live processes (not this one or its ancestors) whose command line or cwd is under `root`."""
-    mine = set()
-    pid = os.getpid()
-    while pid > 1:
-        mine.add(pid)
-        try:
-            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            break
-    found = []
-    text_root = str(root)
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) in mine:
-            continue
-        try:
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-            cwd = os.readlink(entry / "cwd")
-        except OSError:
-            continue
-        if state != "Z" and (text_root in cmd or cwd == text_root or cwd.startswith(text_root + "/")):
-            found.append(f"{entry.name} (cwd {cwd}): {cmd}")
-    return found
 
 
 @pytest.fixture
@@ -136,7 +99,8 @@ def test_reference_passes(reference, suite):
 
 
 def test_app_raising_at_import_fails_fast_with_the_traceback(reference, suite):
-    edit(reference, "backend/main.py", "app = create_app()\n", 'app = create_app()\nraise RuntimeError("boom")\n')
+    reference.edit("backend/main.py", "app = create_app()\n", 'app = create_app()\nraise RuntimeError("boom")\n',
+                   count=1)
     reference.commit("break the app")
     run = suite(reference, startup_timeout=60, ready_timeout=60)
     assert run.seconds < 45, "the suite waited for the startup timeout instead of noticing the crash"
@@ -155,8 +119,8 @@ def test_app_raising_at_import_fails_fast_with_the_traceback(reference, suite):
 
 
 def test_app_that_never_answers_health(reference, suite):
-    edit(reference, "backend/api/health.py", "    report = health_report()\n",
-         "    import time\n\n    time.sleep(3600)\n    report = health_report()\n")
+    reference.edit("backend/api/health.py", "    report = health_report()\n",
+                   "    import time\n\n    time.sleep(3600)\n    report = health_report()\n", count=1)
     reference.commit("hang the health check")
     run = suite(reference, startup_timeout=3, ready_timeout=3)
     assert own(run)["test_app_boots_and_answers_health"] == "failed", run.output
@@ -170,7 +134,8 @@ def test_app_that_never_answers_health(reference, suite):
 
 
 def test_start_script_naming_a_missing_file_and_dockerfile_copying_one(reference, suite):
-    edit(reference, "backend/start_production.sh", '-m alembic upgrade head', '-m alembic -c missing.ini upgrade head')
+    reference.edit("backend/start_production.sh", "-m alembic upgrade head", "-m alembic -c missing.ini upgrade head",
+                   count=1)
     dockerfile = DOCKERFILE.replace("COPY . .\n", "COPY . .\nCOPY config/ /app/config/\n")
     reference.write({"backend/Dockerfile": dockerfile}).commit("point at missing files")
     run = suite(reference)
@@ -191,8 +156,8 @@ def test_start_script_naming_a_missing_file_and_dockerfile_copying_one(reference
 
 
 def test_start_script_with_an_option_uvicorn_rejects(reference, suite):
-    edit(reference, "backend/start_production.sh", '--workers "${WEB_CONCURRENCY:-1}"',
-         '--workers "${WEB_CONCURRENCY:-1}" \\\n    --bogus-option')
+    reference.edit("backend/start_production.sh", '--workers "${WEB_CONCURRENCY:-1}"',
+                   '--workers "${WEB_CONCURRENCY:-1}" \\\n    --bogus-option', count=1)
     reference.commit("bad option")
     run = suite(reference)
     outcomes = own(run)
@@ -333,9 +298,9 @@ def test_clean_stop_accepts_uvicorn_reraising_sigterm():
 
 
 def test_missing_route_and_failing_shutdown(reference, suite):
-    edit(reference, "backend/main.py", "    app.include_router(users.router)\n", "")
-    edit(reference, "backend/main.py", '        logger.info("shutdown complete")\n',
-         '        logger.info("shutdown complete")\n        raise RuntimeError("shutdown broke")\n')
+    reference.edit("backend/main.py", "    app.include_router(users.router)\n", "", count=1)
+    reference.edit("backend/main.py", '        logger.info("shutdown complete")\n',
+                   '        logger.info("shutdown complete")\n        raise RuntimeError("shutdown broke")\n', count=1)
     reference.commit("lose a router, break the shutdown")
     run = suite(reference)
     outcomes = own(run)

@@ -12,24 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from selftests.procscan import leftover_processes
 from selftests.trees import PROJECT, reference_repo
-
-
-def processes_with(marker: str) -> list[str]:
-    """Command lines of live processes whose environment contains `marker`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if marker.encode() not in (entry / "environ").read_bytes():
-                continue
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            if state != "Z":
-                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-        except OSError:
-            continue
-    return found
 
 
 def _suite(tmp_path: Path, backend: Path, *args: str) -> tuple[list[str], dict[str, str], Path]:
@@ -50,9 +34,9 @@ def test_ctrl_c_during_a_worker_run_leaves_no_process_and_no_temp_dir(tmp_path):
     marker = f"TMPDIR={private_tmp}"
     try:
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and not any("node" in c for c in processes_with(marker)):
+        while time.monotonic() < deadline and not any("node" in c for c in leftover_processes(env_marker=marker)):
             time.sleep(0.2)
-        assert any("node" in c for c in processes_with(marker)), "the worker never started"
+        assert any("node" in c for c in leftover_processes(env_marker=marker)), "the worker never started"
         session.send_signal(signal.SIGINT)
         output = session.communicate(timeout=90)[0].decode(errors="replace")
     finally:
@@ -61,7 +45,7 @@ def test_ctrl_c_during_a_worker_run_leaves_no_process_and_no_temp_dir(tmp_path):
             session.wait()
     time.sleep(0.5)
     assert "KeyboardInterrupt" in output, output[-2000:]
-    assert processes_with(marker) == [], output[-2000:]
+    assert leftover_processes(env_marker=marker) == [], output[-2000:]
     assert list(private_tmp.iterdir()) == [], list(private_tmp.iterdir())
 
 
@@ -82,5 +66,5 @@ def test_port_already_taken_fails_with_the_servers_error(tmp_path):
         done = subprocess.run(argv, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 1, done.stdout[-3000:]
     assert "address already in use" in done.stdout.lower(), done.stdout[-3000:]
-    assert processes_with(f"TMPDIR={private_tmp}") == []
+    assert leftover_processes(env_marker=f"TMPDIR={private_tmp}") == []
     assert list(private_tmp.iterdir()) == []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import threading
 import time
@@ -21,7 +20,8 @@ from conformance.repo import build_index
 from conformance.shellrefs import shell_references
 from conformance.spec import Spec
 from selftests.builder import make_repo
-from selftests.trees import PROJECT, reference_repo
+from selftests.procscan import leftover_processes
+from selftests.trees import PROJECT
 
 WORKERS = "backend/workers"
 MASTER = f"{WORKERS}/master/scalable_bot_manager.js"
@@ -29,18 +29,6 @@ BOT = f"{WORKERS}/telegram/bot_worker.js"
 OWN_TESTS = ("test_worker_js_syntax", "test_worker_packages", "test_worker_functions[bot-manager]")
 
 needs_node = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
-
-
-@pytest.fixture
-def reference(tmp_path):
-    return reference_repo(tmp_path / "repo")
-
-
-def edit(repo, path: str, old: str, new: str) -> None:
-    file = repo.root / path
-    text = file.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not in {path}"
-    file.write_text(text.replace(old, new), encoding="utf-8")
 
 
 def edit_json(repo, path: str, change) -> None:
@@ -70,23 +58,6 @@ def worker_spec(tmp_path: Path, spec: Spec, repo_root: Path, **worker) -> Path:
     return path
 
 
-def leftover_processes(*roots: Path) -> list[str]:
-    """Live processes whose working directory lies under one of `roots` (read from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cwd = Path(os.readlink(entry / "cwd"))
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-        except OSError:
-            continue
-        if state != "Z" and any(cwd == root or root in cwd.parents for root in roots):
-            found.append(f"{entry.name}: {cmd}")
-    return found
-
-
 def failed_worker_message(run_suite, config: Path) -> str:
     """Run only test_worker_functions with the spec file `config`; it alone must fail. Its message."""
     run = run_suite(None, "--conformance-config", str(config), "-k", "worker_functions", part="startup")
@@ -104,7 +75,7 @@ def test_reference_workers_pass(reference, run_suite):
 # -- workers_syntax ---------------------------------------------------------------------------
 @needs_node
 def test_syntax_error_is_reported_with_path_and_line(reference, run_suite):
-    edit(reference, BOT, "const BACKEND_TIMEOUT_MS = 30_000;", "const BACKEND_TIMEOUT_MS = 30_000 +;")
+    reference.edit(BOT, "const BACKEND_TIMEOUT_MS = 30_000;", "const BACKEND_TIMEOUT_MS = 30_000 +;")
     reference.write({f"{WORKERS}/telegram/extra.mjs": "export const ok = 1;\n"}).commit("break the bot worker")
     run = run_suite(reference.root / "backend", "-k", "worker_js_syntax", part="startup")
     assert run.failed == {"test_worker_js_syntax"}, run.output
@@ -218,9 +189,9 @@ def test_worker_that_never_becomes_ready(reference, run_suite, spec, tmp_path):
 
 @needs_node
 def test_worker_ignoring_sigterm_and_its_child_are_killed(reference, run_suite, spec, tmp_path, pytester):
-    edit(reference, MASTER, "process.on('SIGTERM', () => shutdown('SIGTERM'));",
+    reference.edit(MASTER, "process.on('SIGTERM', () => shutdown('SIGTERM'));",
          "process.on('SIGTERM', () => log('ignoring SIGTERM'));")
-    edit(reference, BOT, "process.on('SIGTERM', () => shutdown('SIGTERM'));", "process.on('SIGTERM', () => {});")
+    reference.edit(BOT, "process.on('SIGTERM', () => shutdown('SIGTERM'));", "process.on('SIGTERM', () => {});")
     reference.commit("ignore SIGTERM")
     config = worker_spec(tmp_path, spec, reference.root, stop_grace=1)
     message = failed_worker_message(run_suite, config)
@@ -235,10 +206,10 @@ def test_worker_ignoring_sigterm_and_its_child_are_killed(reference, run_suite, 
 
 @needs_node
 def test_master_exiting_without_its_children_fails(reference, run_suite, spec, tmp_path, pytester):
-    edit(reference, MASTER, "process.on('SIGTERM', () => shutdown('SIGTERM'));",
+    reference.edit(MASTER, "process.on('SIGTERM', () => shutdown('SIGTERM'));",
          "process.on('SIGTERM', () => process.exit(0));")
-    edit(reference, BOT, "process.on('SIGTERM', () => shutdown('SIGTERM'));", "process.on('SIGTERM', () => {});")
-    edit(reference, BOT, "process.on('disconnect', () => shutdown('master disconnect'));",
+    reference.edit(BOT, "process.on('SIGTERM', () => shutdown('SIGTERM'));", "process.on('SIGTERM', () => {});")
+    reference.edit(BOT, "process.on('disconnect', () => shutdown('master disconnect'));",
          "process.on('disconnect', () => {});")
     reference.commit("orphan the bot worker")
     config = worker_spec(tmp_path, spec, reference.root, stop_grace=2)
