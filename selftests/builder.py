@@ -95,8 +95,8 @@ def conforming_backend(spec: Spec, prefix: str = "backend/") -> dict[str, str]:
         files[_place(prefix, rule.path, name)] = ""
     for move in spec.moves:
         files[_place(prefix, move.to, move.name)] = f"// {move.name}\n" if move.name.endswith(".js") else "\n"
-    for name in spec.root_allow:
-        if "*" not in name and name != ".gitignore":
+    for name in ("main.py", "requirements.txt", "alembic.ini", "start_production.sh", "README.md"):
+        if name in spec.root_allow:  # the plan's "Keep in Root" files, not every allowed name
             files[prefix + name] = "\n"
     runtime = [f"/{rule.path}/" for rule in spec.dirs if rule.runtime]
     files[prefix + ".gitignore"] = "\n".join([*runtime, "__pycache__/", "node_modules/", ".env", ""])
