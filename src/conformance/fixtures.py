@@ -21,30 +21,33 @@ from conformance.spec import Spec
 def conformance_context(pytestconfig: pytest.Config) -> Context:
     ctx = pytestconfig.stash.get(CONTEXT, None)
     if ctx is None:
-        pytest.fail("no conformance spec: pass --conformance-config FILE or add [tool.conformance] to "
+        pytest.fail("no conformance spec: pass --conformance-config FILE, write conformance.toml "
+                    f"(python -m conformance init) or add [tool.conformance] to "
                     f"{pytestconfig.rootpath / 'pyproject.toml'}", pytrace=False)
     return ctx
 
 
-@pytest.fixture(scope="session")
-def structure_report(conformance_context: Context) -> Any:
+def _indexed(build: Any) -> Any:
+    """Run a build that needs the repo index; an unindexable backend fails with the reason."""
     try:
-        return conformance_context.structure()
+        return build()
     except RepoError as exc:
         pytest.fail(f"cannot index the backend: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def structure_report(conformance_context: Context) -> Any:
+    return _indexed(conformance_context.structure)
 
 
 @pytest.fixture(scope="session")
 def import_scan(conformance_context: Context) -> Any:
-    try:
-        return conformance_context.import_scan()
-    except RepoError as exc:
-        pytest.fail(f"cannot index the backend: {exc}", pytrace=False)
+    return _indexed(conformance_context.import_scan)
 
 
 @pytest.fixture(scope="session")
 def backend_interpreter(conformance_context: Context) -> Any:
-    """InterpreterInfo of the backend's python; skips dependent tests when it cannot run."""
+    """InterpreterInfo of the backend's python; dependent tests fail with the reason when it cannot run."""
     from conformance.interpreter import InterpreterError
 
     info = conformance_context.interpreter()
@@ -70,10 +73,7 @@ def dependency_report(conformance_context: Context, import_scan: Any, backend_in
 def _sandbox(ctx: Context, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from conformance.sandbox import make_sandbox
 
-    try:
-        index = ctx.index()
-    except RepoError as exc:
-        pytest.fail(f"cannot index the backend: {exc}", pytrace=False)
+    index = _indexed(ctx.index)
     return ctx.cached("sandbox", lambda: make_sandbox(index, tmp_path_factory.mktemp("sandbox")))
 
 
