@@ -98,6 +98,9 @@ def importability(conformance_context: Context, import_scan: Any, sandbox_backen
         env = expand_env(ctx.spec.test_env, {"tmp": str(tmp_path_factory.mktemp("import-env"))}, "test_env")
         report = check_importability(sandbox_backend, files, python=ctx.python, env=env)
         claimed = static_error_files(import_scan)
+        structure = _indexed(conformance_context.structure)  # a shadowed module is the clash check's finding
+        claimed |= {import_scan.index.backend_rel(f.path) or f.path
+                    for f in structure.result("module_package_clash").findings}
         deps = dependency_report.findings.get("missing", []) if not dependency_report.skipped else []
         claimed |= {import_scan.index.backend_rel(f.path) or f.path for f in deps}
         return importability_results(import_scan, report, claimed)

@@ -342,6 +342,10 @@ def importable_groups(spec: Spec) -> list[str]:
     return [*dict.fromkeys(tops), "root", "other"]
 
 
+# Import failures that a static finding on the same file already explains.
+IMPORT_FAILURE_KINDS = ("ImportError", "ModuleNotFoundError", "SyntaxError", "ImportPathMismatchError")
+
+
 def static_error_files(scan_: ImportScan) -> set[str]:
     """Backend-relative files the static checks already fail: an import failure there is the same
     violation seen twice, so the importability check leaves it to them."""
@@ -366,8 +370,7 @@ def importability_results(scan_: ImportScan, report: object, claimed: set[str] =
     results: dict[str, object] = {g: CheckResult() for g in groups}
     unfollowed = {name for name in map(module_name, scan_.unfollowed) if name}
     for rel, failure in sorted(getattr(report, "failures", {}).items()):
-        if rel in claimed and ("ImportError" in failure.error or "ModuleNotFoundError" in failure.error
-                               or "SyntaxError" in failure.error):
+        if rel in claimed and any(kind in failure.error for kind in IMPORT_FAILURE_KINDS):
             continue
         if any(f"No module named '{name}'" in failure.error for name in unfollowed):
             continue  # a symlink out of the backend, not followed (named in the report header)

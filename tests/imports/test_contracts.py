@@ -1,5 +1,7 @@
 """Each import-linter contract in .importlinter (or --importlinter-config) is its own test."""
 
+import re
+
 import pytest
 
 from conformance import imports
@@ -19,11 +21,16 @@ def test_contract(contract, contract_results, conformance_context, import_scan):
     result = contract_results[contract.id]
     if result.kept:
         return
+    missing = re.match(r"root package '([^']+)' not found", result.message)
+    planned = {d.path for d in conformance_context.spec.dirs}
+    if missing and missing.group(1) in planned:
+        pytest.skip(f"root package {missing.group(1)} does not exist yet, so the import graph cannot be built "
+                    f"(see test_required_dir[{missing.group(1)}])")
     config = conformance_context.contracts_file
     assert_conforms([Finding(
         rule="contract", subject=contract.id, path=str(config),
         message=f"contract {contract.id!r} ({contract.name}) is broken:\n{result.message}",
-        fix=("each `fix:` line above names the file:line to change" if "fix:" in result.message
+        fix=("follow the `fix:` line(s) above" if "fix:" in result.message
              else f"see the reason above; `lint-imports --config {config}` shows the same from the backend root"),
         plan="Current structure: api, services, database, ... (existing, well organized) - layers",
         phase=conformance_context.spec.phase_of("contract"))])
