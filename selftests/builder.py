@@ -109,6 +109,18 @@ def _place(prefix: str, spec_path: str, name: str) -> str:
     return f"{prefix}{spec_path.rstrip('/')}/{name}" if spec_path else f"{prefix}{name}"
 
 
+def tree_digest(root: Path) -> str:
+    """A hash of every path and file byte under `root` (.git included): proof nothing was written."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        digest.update(str(path.relative_to(root)).encode())
+        if path.is_file() and not path.is_symlink():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def copy_tree(source: Path, dest: Path) -> None:
     """Copy a directory without caches or local runtime leftovers."""
     shutil.copytree(source, dest, ignore=shutil.ignore_patterns(

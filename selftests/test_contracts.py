@@ -6,7 +6,6 @@ copy of the project's, so the tests read like the real thing but run in millisec
 
 from __future__ import annotations
 
-import hashlib
 import importlib.machinery
 import sys
 import types
@@ -16,7 +15,7 @@ import pytest
 
 from conformance import contracts
 from conformance.contracts import ContractInfo, ContractsError, check_contracts, list_contracts
-from selftests.builder import copy_tree, make_repo
+from selftests.builder import copy_tree, make_repo, tree_digest
 from selftests.trees import PROJECT, REFERENCE
 
 PROJECT_CONTRACTS = PROJECT / ".importlinter"
@@ -98,15 +97,6 @@ def config(tmp_path: Path, text: str = CONTRACTS) -> Path:
 
 def check(tmp_path: Path, root: Path, text: str = CONTRACTS) -> dict[str, contracts.ContractResult]:
     return check_contracts(config(tmp_path, text), root, cache_dir=None)
-
-
-def tree_digest(root: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        digest.update(str(path.relative_to(root)).encode())
-        if path.is_file():
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def broken(results: dict[str, contracts.ContractResult]) -> set[str]:

@@ -6,7 +6,6 @@ special cases (a hang, broken interpreters) get their own small backends.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -17,6 +16,7 @@ import pytest
 
 from conformance.childenv import child_env
 from conformance.importability import ImportabilityReport, ImportFailure, check_importability, module_name
+from selftests.builder import tree_digest
 
 PYTHON = sys.executable
 
@@ -56,15 +56,6 @@ def write_tree(root: Path, files: dict[str, str]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content)
     return root
-
-
-def tree_digest(root: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        digest.update(str(path.relative_to(root)).encode())
-        if path.is_file():
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 class Mixed:

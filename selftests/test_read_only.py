@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
+from selftests.builder import tree_digest
 from selftests.trees import legacy_repo
-
-
-def tree_digest(root: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        digest.update(str(path.relative_to(root)).encode())
-        if path.is_file() and not path.is_symlink():
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def test_full_run_leaves_the_backend_byte_identical(tmp_path, run_suite):

@@ -27,7 +27,6 @@ class Context:
     contracts_file: Path | None = None
     contracts: list[Any] = field(default_factory=list)
     _index: RepoIndex | None = None
-    _structure: Any = None
     _error: str | None = field(default=None)
     _cache: dict[str, Any] = field(default_factory=dict)
 
@@ -75,11 +74,9 @@ class Context:
         return self._index
 
     def structure(self) -> Any:
-        if self._structure is None:
-            from conformance.structure import evaluate
+        from conformance.structure import evaluate
 
-            self._structure = evaluate(self.spec, self.index())
-        return self._structure
+        return self.cached("structure", lambda: evaluate(self.spec, self.index()))
 
 
 CONTEXT = pytest.StashKey[Context]()

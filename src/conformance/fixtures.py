@@ -46,6 +46,14 @@ def import_scan(conformance_context: Context) -> Any:
 
 
 @pytest.fixture(scope="session")
+def resolution_findings(import_scan: Any) -> dict[str, list[Any]]:
+    """Unresolved imports by group, computed once: test_imports_resolve and importability use it."""
+    from conformance.imports import check_resolution
+
+    return check_resolution(import_scan)
+
+
+@pytest.fixture(scope="session")
 def backend_interpreter(conformance_context: Context) -> Any:
     """InterpreterInfo of the backend's python; dependent tests fail with the reason when it cannot run."""
     from conformance.interpreter import InterpreterError
@@ -85,8 +93,8 @@ def sandbox_backend(conformance_context: Context, tmp_path_factory: pytest.TempP
 
 @pytest.fixture(scope="session")
 def importability(conformance_context: Context, import_scan: Any, sandbox_backend: Path,
-                  dependency_report: Any, tmp_path_factory: pytest.TempPathFactory,
-                  pytestconfig: pytest.Config) -> Any:
+                  dependency_report: Any, resolution_findings: dict[str, list[Any]],
+                  tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Any:
     """A function: group -> CheckResult of the modules of that group that fail to import."""
     from conformance.importability import check_importability
     from conformance.imports import importability_results, static_error_files
@@ -97,7 +105,7 @@ def importability(conformance_context: Context, import_scan: Any, sandbox_backen
         files = [rel for rel in import_scan.sources if ctx.spec and importable_file(ctx.spec, rel)]
         env = expand_env(ctx.spec.test_env, {"tmp": str(tmp_path_factory.mktemp("import-env"))}, "test_env")
         report = check_importability(sandbox_backend, files, python=ctx.python, env=env)
-        claimed = static_error_files(import_scan)
+        claimed = static_error_files(import_scan, resolution_findings)
         structure = _indexed(conformance_context.structure)  # a shadowed module is the clash check's finding
         claimed |= {import_scan.index.backend_rel(f.path) or f.path
                     for f in structure.result("module_package_clash").findings}

@@ -346,11 +346,12 @@ def importable_groups(spec: Spec) -> list[str]:
 IMPORT_FAILURE_KINDS = ("ImportError", "ModuleNotFoundError", "SyntaxError", "ImportPathMismatchError")
 
 
-def static_error_files(scan_: ImportScan) -> set[str]:
+def static_error_files(scan_: ImportScan, resolution: dict[str, list[Finding]]) -> set[str]:
     """Backend-relative files the static checks already fail: an import failure there is the same
-    violation seen twice, so the importability check leaves it to them."""
+    violation seen twice, so the importability check leaves it to them. `resolution` is
+    check_resolution's result, computed once per session by the caller."""
     findings = [*check_parse(scan_), *check_backend_prefix(scan_),
-                *(f for group in check_resolution(scan_).values() for f in group)]
+                *(f for group in resolution.values() for f in group)]
     return {_backend_rel(scan_, f.path) for f in findings if f.severity == "error"}
 
 

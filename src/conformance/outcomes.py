@@ -18,6 +18,7 @@ import pytest
 from conformance import baseline as baseline_file
 from conformance.findings import CheckResult, ConformanceWarning, Finding, Skipped, render_all
 from conformance.report import Outcome, Tally, markdown, text_tables
+from conformance.settings import from_invocation
 
 ALL_PHASES = 4
 
@@ -62,7 +63,7 @@ def pytest_configure(config: pytest.Config) -> None:
     state = RunState(phase=phase or ALL_PHASES, update_baseline=config.getoption("update_baseline"))
     raw = config.getoption("conformance_baseline")
     if raw:
-        state.baseline_path = _absolute(config, raw)
+        state.baseline_path = from_invocation(config, raw)
         try:
             state.baseline = baseline_file.load(state.baseline_path)
         except baseline_file.BaselineError as exc:
@@ -70,13 +71,8 @@ def pytest_configure(config: pytest.Config) -> None:
     elif state.update_baseline:
         raise pytest.UsageError("conformance: --update-baseline needs --conformance-baseline FILE")
     report = config.getoption("conformance_report")
-    state.report_path = _absolute(config, report) if report else None
+    state.report_path = from_invocation(config, report) if report else None
     config.stash[STATE] = state
-
-
-def _absolute(config: pytest.Config, raw: str) -> Path:
-    path = Path(raw).expanduser()
-    return path if path.is_absolute() else config.invocation_params.dir / path
 
 
 def enforced_phase(config: pytest.Config) -> int:

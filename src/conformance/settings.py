@@ -16,14 +16,19 @@ import pytest
 from conformance.spec import Spec, SpecError, load_spec
 
 
+def from_invocation(config: pytest.Config, raw: str) -> Path:
+    """A path given on the command line or in the environment, relative to where pytest ran."""
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else config.invocation_params.dir / path
+
+
 def load_contracts(config: pytest.Config, spec: Spec) -> tuple[Path | None, list[Any]]:
     """The import-linter contracts to parametrize over (read without building any graph)."""
     from conformance.contracts import ContractsError, list_contracts
 
     raw = config.getoption("importlinter_config") or spec.imports.contracts
     if raw:
-        path = Path(raw)
-        path = path if path.is_absolute() else config.invocation_params.dir / path
+        path = from_invocation(config, raw)
     else:
         path = config.rootpath / ".importlinter"
         if not path.is_file():
@@ -79,8 +84,7 @@ def load_spec_file(config: pytest.Config) -> Spec | None:
     pyproject.toml if it has [tool.conformance]; no spec at all leaves the plugin inert."""
     raw = config.getoption("conformance_config") or os.environ.get("CONFORMANCE_CONFIG")
     if raw:
-        path = Path(raw).expanduser()
-        path = path if path.is_absolute() else config.invocation_params.dir / path
+        path = from_invocation(config, raw)
     elif (config.rootpath / "conformance.toml").is_file():
         path = config.rootpath / "conformance.toml"
     else:
@@ -104,9 +108,7 @@ def resolve_backend(config: pytest.Config, spec: Spec) -> Path:
     raw = config.getoption("backend_root") or os.environ.get("CONFORMANCE_BACKEND_ROOT")
     if raw:
         origin = "--backend-root" if config.getoption("backend_root") else "CONFORMANCE_BACKEND_ROOT"
-        backend = Path(raw).expanduser()
-        if not backend.is_absolute():
-            backend = config.invocation_params.dir / backend
+        backend = from_invocation(config, raw)
     elif spec.backend is not None:
         backend, origin = spec.backend, f"`backend` in {spec.source}"
     else:

@@ -14,9 +14,8 @@ def test_python_files_parse(import_scan):
 
 
 @pytest.mark.rule("imports_resolve")
-def test_imports_resolve(import_group, import_scan, conformance_context):
-    grouped = conformance_context.cached("resolution", lambda: imports.check_resolution(import_scan))
-    assert_conforms(grouped.get(import_group, []))
+def test_imports_resolve(import_group, resolution_findings):
+    assert_conforms(resolution_findings.get(import_group, []))
 
 
 @pytest.mark.rule("backend_prefix")
