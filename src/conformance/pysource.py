@@ -114,6 +114,7 @@ class _ImportVisitor(ast.NodeVisitor):
         self.function_depth = 0
         self.guard_depth = 0
         self.type_checking_depth = 0
+        self.scopes: list[tuple[bool, dict[str, str]]] = []  # (is a class body, aliases in force)
 
     def _context(self) -> dict[str, bool]:
         return dict(lazy=self.function_depth > 0, guarded=self.guard_depth > 0,
@@ -131,7 +132,9 @@ class _ImportVisitor(ast.NodeVisitor):
 
     def _visit_function(self, node: ast.AST) -> None:
         self.function_depth += 1
+        self.scopes.append((False, _scope_aliases(node, self._enclosing())))
         self.generic_visit(node)
+        self.scopes.pop()
         self.function_depth -= 1
 
     visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _visit_function
@@ -157,29 +160,137 @@ class _ImportVisitor(ast.NodeVisitor):
         for stmt in node.orelse:
             self.visit(stmt)
 
+    # sys.path edits: `sys`, `site`, `sys.path` and `site.addsitedir` under any name this scope gives them.
+
+    def visit_Module(self, node: ast.Module) -> None:
+        self.scopes.append((False, _scope_aliases(node, dict(_BUILTIN_ALIASES))))
+        self.generic_visit(node)
+        self.scopes.pop()
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self.scopes.append((True, _scope_aliases(node, self._enclosing())))
+        self.generic_visit(node)
+        self.scopes.pop()
+
+    def _enclosing(self) -> dict[str, str]:
+        """Aliases a nested scope inherits: class bodies are not enclosing scopes in Python."""
+        for is_class, aliases in reversed(self.scopes):
+            if not is_class:
+                return aliases
+        return dict(_BUILTIN_ALIASES)
+
+    def _kind(self, node: ast.AST) -> str | None:
+        return _alias_kind(node, self.scopes[-1][1] if self.scopes else _BUILTIN_ALIASES)
+
+    def _edits_in_place(self, target: ast.AST) -> bool:
+        """`sys.path = ...` replaces sys.path; `path = ...` after `from sys import path` only rebinds a name."""
+        if isinstance(target, ast.Subscript):
+            return self._kind(target.value) == "path"
+        return isinstance(target, ast.Attribute) and self._kind(target) == "path"
+
+    def _edit(self, node: ast.expr | ast.stmt) -> None:
+        self.sys_path_edits.append((node.lineno, statement_text(self.lines, node)))  # type: ignore[arg-type]
+
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        if isinstance(func, ast.Attribute) and (
-            (_is_sys_path(func.value) and func.attr in {"insert", "append", "extend", "remove"})
-            or (isinstance(func.value, ast.Name) and func.value.id == "site" and func.attr == "addsitedir")
-        ):
-            self.sys_path_edits.append((node.lineno, statement_text(self.lines, node)))  # type: ignore[arg-type]
+        if (isinstance(func, ast.Attribute) and func.attr in _LIST_EDITS and self._kind(func.value) == "path") \
+                or self._kind(func) == "addsitedir":
+            self._edit(node)
         self.generic_visit(node)
 
     def visit_Assign(self, node: ast.Assign) -> None:
-        if any(_is_sys_path(t) or (isinstance(t, ast.Subscript) and _is_sys_path(t.value)) for t in node.targets):
-            self.sys_path_edits.append((node.lineno, statement_text(self.lines, node)))
+        if any(self._edits_in_place(t) for t in node.targets):
+            self._edit(node)
         self.generic_visit(node)
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
-        if _is_sys_path(node.target):
-            self.sys_path_edits.append((node.lineno, statement_text(self.lines, node)))
+        # `path += [...]` extends the list in place, so it edits sys.path through a bare-name alias too
+        if self._kind(node.target) == "path" or self._edits_in_place(node.target):
+            self._edit(node)
+        self.generic_visit(node)
+
+    def visit_Delete(self, node: ast.Delete) -> None:
+        if any(isinstance(t, ast.Subscript) and self._kind(t.value) == "path" for t in node.targets):
+            self._edit(node)
         self.generic_visit(node)
 
 
-def _is_sys_path(node: ast.AST) -> bool:
-    return (isinstance(node, ast.Attribute) and node.attr == "path"
-            and isinstance(node.value, ast.Name) and node.value.id == "sys")
+_LIST_EDITS = {"insert", "append", "extend", "remove", "pop", "clear"}
+_BUILTIN_ALIASES = {"sys": "sys", "site": "site"}  # what the bare names mean unless a scope rebinds them
+_MEMBERS = {("sys", "path"): "path", ("site", "addsitedir"): "addsitedir"}
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
+def _alias_kind(node: ast.AST, aliases: dict[str, str]) -> str | None:
+    """What an expression means among sys / sys.path / site / site.addsitedir, given a scope's aliases."""
+    if isinstance(node, ast.Name):
+        return aliases.get(node.id)
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        return _MEMBERS.get((aliases.get(node.value.id, ""), node.attr))
+    return None
+
+
+def _scope_nodes(scope: ast.AST) -> list[ast.AST]:
+    """Every node that runs in `scope` itself: nested functions and classes are bindings, not bodies."""
+    found: list[ast.AST] = []
+    pending = list(ast.iter_child_nodes(scope))
+    while pending:
+        node = pending.pop()
+        found.append(node)
+        if not isinstance(node, _SCOPES):
+            pending.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def _scope_aliases(scope: ast.AST, outer: dict[str, str]) -> dict[str, str]:
+    """Names meaning sys, sys.path, site or site.addsitedir in `scope`: its own imports and
+    `p = sys.path` assignments, plus the enclosing scope's aliases it does not rebind (a local
+    `path = []` is not sys.path). Flow-insensitive on purpose: an alias anywhere in the scope
+    counts, so an edit cannot hide behind statement order."""
+    nodes = _scope_nodes(scope)
+    own: dict[str, str] = {}
+    plain: set[str] = set()
+    shared: set[str] = set()
+    if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        args = scope.args
+        plain.update(a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg) if a)
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                name = alias.asname or alias.name.split(".")[0]
+                if alias.name in _BUILTIN_ALIASES:
+                    own[name] = _BUILTIN_ALIASES[alias.name]
+                else:
+                    plain.add(name)
+        elif isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                member = _MEMBERS.get((node.module or "", alias.name)) if node.level == 0 else None
+                if member:
+                    own[alias.asname or alias.name] = member
+                elif alias.name == "*" and node.level == 0:
+                    own.update({name: kind for (module, name), kind in _MEMBERS.items() if module == node.module})
+                else:
+                    plain.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            plain.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            plain.add(node.name)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            plain.add(node.name)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            shared.update(node.names)
+    plain -= shared
+    inherited = {name: kind for name, kind in outer.items() if name not in plain}
+    assigns = [n for n in nodes if isinstance(n, ast.Assign)]
+    for _ in range(3):  # `p = sys.path; q = p`, in any order
+        before = dict(own)
+        current = {**inherited, **own}
+        for node in assigns:
+            kind = _alias_kind(node.value, current)
+            own.update({t.id: kind for t in node.targets if kind and isinstance(t, ast.Name)})
+        if own == before:
+            break
+    return {**inherited, **own}
 
 
 def _catches_import_error(handler: ast.ExceptHandler) -> bool:
