@@ -39,8 +39,9 @@ CASES = {
         {"backend/services/billing.py": "def charge(token):\n    from database.auth import verify\n    return verify(token)\n"},
         "test_imports_resolve[services]",
         ["backend/services/billing.py:2 `from database.auth import verify` (lazy: inside a function, so no "
-         "import-time check runs it): no module database/auth.py (nor package database/auth/) in the backend",
-         "fix:  did it move? auth exists as core.auth (core/auth.py): import it from there"]),
+         "import-time check runs it): no module database/auth.py (nor package database/auth/) in the backend; "
+         "it now lives at backend/core/auth.py (the only module of that name)",
+         "fix:  from core.auth import verify"]),
     "name removed from a package __init__": Case(
         {"backend/api/stats.py": "from database import User, get_db_stats\n"},
         "test_imports_resolve[api]",

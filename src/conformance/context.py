@@ -50,13 +50,17 @@ class Context:
         return self.cached("interpreter", build)
 
     def import_scan(self) -> Any:
+        from conformance.importnames import name_origins
         from conformance.imports import scan
         from conformance.interpreter import InterpreterError
 
         def build() -> Any:
             info = self.interpreter()
             installed = {} if isinstance(info, InterpreterError) else info.installed
-            return scan(self.index(), self.spec, installed)
+            result = scan(self.index(), self.spec, installed, None if isinstance(info, InterpreterError) else info)
+            if not isinstance(info, InterpreterError):
+                result.origins = name_origins(result, info)
+            return result
 
         return self.cached("import_scan", build)
 

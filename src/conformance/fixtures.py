@@ -74,7 +74,8 @@ def dependency_report(conformance_context: Context, import_scan: Any, backend_in
     # deptry walks the sandbox copy: the indexed files, never a symlink out of the backend
     return conformance_context.cached("dependencies", lambda: shared(pytestconfig, "dependencies", lambda: (
         check_dependencies(_sandbox(conformance_context, tmp_path_factory), conformance_context.spec,
-                           backend_interpreter, import_scan.backend_names, import_scan.repo_path,
+                           backend_interpreter, import_scan.backend_names | import_scan.backend_like_imports(),
+                           import_scan.repo_path,
                            index=import_scan.index))))
 
 

@@ -135,3 +135,13 @@ class Git:
     def deletions(self, pathspecs: list[str]) -> list[LogEntry]:
         """Commits that deleted a path matching any of the (glob) pathspecs, newest first."""
         return self._log("--diff-filter=D", "--name-status", "--", *pathspecs)
+
+    def moves_and_deletions(self) -> list[LogEntry]:
+        """Every rename (status R, paths old and new) and deletion (status D) in the current
+        branch's history, newest first, over the whole repository: a module that moved out of
+        the backend is only seen as a rename when the log is not limited to the backend."""
+        return self._log("-M", "--diff-filter=DR", "--name-status")
+
+    def all_tracked(self) -> list[str]:
+        """Every tracked path of the repository, inside and outside the backend."""
+        return self._z_list("ls-files", "-z", "--cached")

@@ -8,6 +8,7 @@ import-time check would execute it.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import functools
 import os
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.findings import Finding
+from conformance.importnames import NameOrigins, Origin, Whereabouts
 from conformance.pysource import ImportStmt, ParsedSource, parse_source
 from conformance.repo import RepoIndex, shell_quote, shown_path
 from conformance.spec import Spec
@@ -91,6 +93,34 @@ class ImportScan:
     backend_names: set[str]  # top-level names that resolve to the backend
     external_shadowed: set[str] = field(default_factory=set)
     unfollowed: dict[str, str] = field(default_factory=dict)  # symlinks out of the backend -> target
+    origins: NameOrigins | None = None  # set by the caller that knows the backend interpreter
+
+    def name_origins(self) -> NameOrigins:
+        """The classifier of imported names; without the interpreter's facts, our own stdlib
+        list and every requirement taken as possibly providing a name."""
+        if self.origins is None:
+            import sys
+
+            from conformance.dependencies import requirement_names
+
+            requirements = self.index.root / self.index.rel(self.spec.imports.requirements)
+            try:
+                declared = requirement_names(requirements) if requirements.is_file() else []
+            except OSError:
+                declared = []
+            self.origins = NameOrigins(self.index, self.spec, backend=self.backend_names,
+                                       stdlib=sys.stdlib_module_names, uninstalled_requirements=declared)
+        return self.origins
+
+    def imported_tops(self) -> set[str]:
+        """Top-level names of every absolute import of the backend."""
+        return {stmt.module.split(".")[0] for source in self.sources.values() for stmt in source.imports
+                if stmt.level == 0 and stmt.module}
+
+    def backend_like_imports(self) -> set[str]:
+        """Imported top-level names that are, were or will be backend modules but are not on
+        disk: never third party, whatever a dependency tool or a failed import says."""
+        return self.name_origins().backend_like(self.imported_tops() - set(self.spec.imports.forbidden_prefixes))
 
     def repo_path(self, rel: str) -> str:
         """The repo-relative path as shown in a finding (printable even when not UTF-8)."""
@@ -106,13 +136,15 @@ def python_files(index: RepoIndex) -> list[str]:
     return files
 
 
-def scan(index: RepoIndex, spec: Spec, installed: dict[str, bool] | None = None) -> ImportScan:
+def scan(index: RepoIndex, spec: Spec, installed: dict[str, bool] | None = None, backend: Any = None) -> ImportScan:
     """Parse every backend .py file once. `installed` says which top-level names are importable
     from the backend interpreter's site-packages: a backend namespace dir (no __init__.py) of
-    such a name, e.g. `alembic/`, never shadows the installed package."""
+    such a name, e.g. `alembic/`, never shadows the installed package. `backend` (the probe's
+    InterpreterInfo) re-parses the files our Python refuses when it is a newer Python."""
     files = python_files(index)
     sources: dict[str, ParsedSource] = {}
     unfollowed: dict[str, str] = {}
+    refused: dict[str, bytes] = {}  # files our parser refused: maybe newer syntax
     for rel in files:
         target = index.link_out(index.rel(rel))
         if target is not None:
@@ -124,6 +156,12 @@ def scan(index: RepoIndex, spec: Spec, installed: dict[str, bool] | None = None)
             sources[rel] = _unreadable(index, rel, exc)
             continue
         sources[rel] = parse_source(rel, data)
+        if sources[rel].syntax_error:
+            refused[rel] = data
+    if refused:  # the fast path stays fast: only refused files pay for the backend-Python check
+        from conformance.newersyntax import settle
+
+        sources.update(settle(index, {rel: sources[rel] for rel in refused}, refused, backend))
     table = build_table(files)
     installed = installed or {}
     declared = _declared_import_names(index, spec)
@@ -238,24 +276,166 @@ def _resolve(scan_: ImportScan, rel: str, stmt: ImportStmt) -> tuple[str, str] |
         return reason or "cannot be resolved", "use an absolute import from the backend root"
     if not target:
         return None
-    if stmt.level == 0 and target.split(".")[0] not in scan_.backend_names:
-        return None  # stdlib or third party: the declared-dependency check owns it
-    parts = target.split(".")
-    for depth in range(1, len(parts) + 1):
-        prefix = ".".join(parts[:depth])
-        if scan_.table.kind(prefix) is None:
-            path = prefix.replace(".", "/")
-            return (f"no module {path}.py (nor package {path}/) in the backend",
-                    _moved_module_hint(scan_, prefix, stmt))
-    if not stmt.is_from:
-        return None
-    missing = [n for n in stmt.names if n != "*" and not _has_name(scan_, target, n)]
+    top = target.split(".")[0]
+    if stmt.level == 0 and top not in scan_.backend_names:
+        if top in scan_.spec.imports.forbidden_prefixes:
+            return None  # `backend.x`: test_no_backend_prefix owns it
+        origin = scan_.name_origins().origin(top)
+        if not origin.is_backend:
+            return None  # stdlib or third party: the declared-dependency check owns it
+        return _missing_module(scan_, stmt, target, top, origin)
+    missing_module = _first_missing_module(scan_, target)
+    if missing_module is not None:
+        return _missing_module(scan_, stmt, target, missing_module, Origin.BACKEND)
+    missing = _missing_names(scan_, target, stmt)
     if not missing:
         return None
     where = _file_of(scan_, target)
     noun = "name" if len(missing) == 1 else "names"
     return (f"{noun} {', '.join(missing)} not defined in {where}",
             _moved_name_hint(scan_, target, missing, stmt))
+
+
+def _first_missing_module(scan_: ImportScan, target: str) -> str | None:
+    """The shortest prefix of a dotted name that is no module, package or namespace dir."""
+    parts = target.split(".")
+    for depth in range(1, len(parts) + 1):
+        prefix = ".".join(parts[:depth])
+        if scan_.table.kind(prefix) is None:
+            return prefix
+    return None
+
+
+def _missing_names(scan_: ImportScan, target: str, stmt: ImportStmt) -> list[str]:
+    if not stmt.is_from:
+        return []
+    return [n for n in stmt.names if n != "*" and not _has_name(scan_, target, n)]
+
+
+def _missing_module(scan_: ImportScan, stmt: ImportStmt, target: str, missing: str,
+                    origin: Origin) -> tuple[str, str]:
+    """Why a backend module is not there (absent, planned, moved away) and where it is now,
+    with a replacement import that itself resolves, or the honest next step."""
+    origins = scan_.name_origins()
+    path = missing.replace(".", "/")
+    if origin is Origin.PLANNED and missing not in origins.former:
+        reason = f"{missing} is not in the backend yet ({origins.planned[missing]}), and not a third-party package"
+    elif origin in (Origin.PLANNED, Origin.FORMER):
+        reason = (f"{missing} is no longer a backend module (it was {shown_path(origins.former[missing])}), and not "
+                  "a third-party package")
+    elif origin is Origin.REPOSITORY:
+        reason = (f"{missing} is not in the backend; a module of that name is elsewhere in the repository, so it "
+                  "is not a third-party package")
+    else:
+        reason = f"no module {path}.py (nor package {path}/) in the backend"
+    places, submodule = _whereabouts(scan_, stmt, target)
+    if not places:
+        return reason, _no_place_hint(scan_, stmt, target, missing, origin)
+    shown = "; ".join(f"{_shown_place(scan_, place)} ({place.how})" for place in places)
+    reason += f"; it now lives at {shown}" if len(places) == 1 else f"; modules of that name: {shown}"
+    fixes = [fix for place in places if (fix := _replacement(scan_, stmt, target, place, submodule))]
+    if len(fixes) == 1:
+        return reason, fixes[0]
+    if fixes:
+        return reason, "import it from the one you mean:\n" + "\n".join(fixes)
+    outside = [p for p in places if p.module is None]
+    if outside:
+        where = outside[0].path
+        return reason, (f"{where} is outside the backend root, so no import from the backend reaches it: bring "
+                        f"it into a backend package (git mv {shell_quote(where)} "
+                        f"{shell_quote(scan_.index.rel('<package>/' + posixpath.basename(where.rstrip('/'))))}) "
+                        "and import it from there, or drop this import")
+    located = places[0].module or ""
+    names = _missing_names(scan_, located, stmt) if located else []
+    if names:
+        return reason, _moved_name_hint(scan_, located, names, stmt)
+    return reason, _no_place_hint(scan_, stmt, target, missing, origin)
+
+
+def _shown_place(scan_: ImportScan, place: Whereabouts) -> str:
+    inside = "" if place.module is not None else ", outside the backend"
+    return f"{shown_path(place.path)}{inside}"
+
+
+def _whereabouts(scan_: ImportScan, stmt: ImportStmt, target: str) -> tuple[list[Whereabouts], str | None]:
+    """Where the imported module lives now; for `from old import sub`, where `old.sub` went."""
+    origins = scan_.name_origins()
+    names = tuple(n for n in stmt.names if n != "*") if stmt.is_from else ()
+    places = origins.locate(target, names)
+    if places or len(names) != 1:
+        return places, None
+    moved = origins.locate(f"{target}.{names[0]}", history_only=True)
+    return moved, (names[0] if moved else None)
+
+
+def _no_place_hint(scan_: ImportScan, stmt: ImportStmt, target: str, missing: str, origin: Origin) -> str:
+    """The next step when the module is nowhere: the names' new home, the plan, or the history."""
+    names = [n for n in stmt.names if n != "*"] if stmt.is_from else []
+    if names:
+        hint = _owners_hint(scan_, target, names)
+        if hint:
+            return hint
+    origins = scan_.name_origins()
+    if origin is Origin.PLANNED and missing not in origins.former:
+        directory = scan_.index.rel(missing.replace(".", "/"))
+        return (f"create it as the plan says (mkdir -p {shell_quote(directory)} && touch "
+                f"{shell_quote(directory + '/__init__.py')}) and move the code there, or import it from where it "
+                "lives now")
+    if missing in origins.former:
+        return (f"it left the backend: `git log --diff-filter=DR --stat -- {shell_quote(origins.former[missing])}` "
+                "shows where it went; import it from there or drop this import")
+    return "fix the module path, or restore the module"
+
+
+def _replacement(scan_: ImportScan, stmt: ImportStmt, target: str, place: Whereabouts,
+                 submodule: str | None) -> str | None:
+    """The import statement that names the module at its new place, when it resolves there."""
+    new = place.module
+    if new is None or scan_.table.kind(new) is None:
+        return None
+    if stmt.is_from:
+        match = re.match(r"from\s+\.*[\w.]*\s+import\s+(.+)$", stmt.text)
+        if match is None:
+            return None
+        if submodule is None:
+            statement = f"from {new} import {match.group(1)}"
+        else:
+            alias = re.search(rf"\b{re.escape(submodule)}\s+as\s+(\w+)", match.group(1))
+            statement = _import_as(new, alias.group(1) if alias else submodule)
+    else:
+        alias = re.search(rf"\b{re.escape(stmt.module)}\s+as\s+(\w+)", stmt.text)
+        if alias:
+            statement = f"import {new} as {alias.group(1)}"
+        elif "." not in stmt.module:
+            statement = _import_as(new, stmt.module)
+        else:
+            statement = f"import {new}   # then refer to it as {new} where the code says {stmt.module}"
+    return statement if statement_resolves(scan_, statement) else None
+
+
+def _import_as(module: str, bound: str) -> str:
+    """An import that binds `bound` to `module`, in its most natural spelling."""
+    parent, _, leaf = module.rpartition(".")
+    if parent:
+        return f"from {parent} import {leaf}" + (f" as {bound}" if leaf != bound else "")
+    return f"import {module}" + (f" as {bound}" if module != bound else "")
+
+
+def statement_resolves(scan_: ImportScan, statement: str) -> bool:
+    """Whether an absolute import statement (a suggested fix) resolves in the backend."""
+    import ast
+
+    try:
+        node = ast.parse(statement.split("#", 1)[0].strip()).body[0]
+    except (SyntaxError, IndexError):
+        return False
+    if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+        names = tuple(a.name for a in node.names)
+        stmt = ImportStmt(0, statement, node.module, 0, names, is_from=True)
+        return _first_missing_module(scan_, node.module) is None and not _missing_names(scan_, node.module, stmt)
+    if isinstance(node, ast.Import):
+        return all(_first_missing_module(scan_, alias.name) is None for alias in node.names)
+    return False
 
 
 def _has_name(scan_: ImportScan, module: str, name: str) -> bool:
@@ -270,26 +450,23 @@ def _has_name(scan_: ImportScan, module: str, name: str) -> bool:
     return name in source.bound or source.dynamic
 
 
-def _moved_module_hint(scan_: ImportScan, missing: str, stmt: ImportStmt) -> str:
-    leaf = missing.rsplit(".", 1)[-1]
-    candidates = sorted(m for m in (*scan_.table.files, *scan_.table.namespaces)
-                        if m.rsplit(".", 1)[-1] == leaf and m != missing)
-    if candidates:
-        shown = ", ".join(f"{c} ({_file_of(scan_, c)})" for c in candidates[:3])
-        return f"did it move? {leaf} exists as {shown}: import it from there"
-    return "fix the module path, or restore the module"
-
-
 def _moved_name_hint(scan_: ImportScan, module: str, names: list[str], stmt: ImportStmt) -> str:
+    hint = _owners_hint(scan_, module, names)
+    return hint or f"define or re-export {', '.join(names)} in {_file_of(scan_, module)}, or fix the import"
+
+
+def _owners_hint(scan_: ImportScan, module: str, names: list[str]) -> str | None:
+    """Where each name is defined in the backend, as imports that resolve; None if nowhere."""
     hints = []
     for name in names:
         owners = sorted(m for m, f in scan_.table.files.items()
                         if m != module and name in (scan_.sources.get(f) or ParsedSource(f)).defined)
-        if owners:
-            hints.append(f"{name} is defined in {_file_of(scan_, owners[0])}: from {owners[0]} import {name}")
-    if hints:
-        return "; ".join(hints)
-    return f"define or re-export {', '.join(names)} in {_file_of(scan_, module)}, or fix the import"
+        for owner in owners:
+            statement = f"from {owner} import {name}"
+            if statement_resolves(scan_, statement):
+                hints.append(f"{name} is defined in {_file_of(scan_, owner)}: {statement}")
+                break
+    return "; ".join(hints) or None
 
 
 def group_of(spec: Spec, rel: str) -> str:
@@ -314,6 +491,7 @@ def check_parse(scan_: ImportScan) -> list[Finding]:
     return [
         Finding(rule="python_parses", path=scan_.repo_path(rel), line=source.error_line,
                 message=source.error or "", plan=PLAN_PARSE, phase=scan_.spec.phase_of("python_parses"),
+                severity=source.error_severity,  # type: ignore[arg-type]  # newer syntax: a warning
                 fix=shown_path(source.error_fix or "fix the file so Python can compile it "
                                                    f"(python -m py_compile {shell_quote(scan_.index.rel(rel))} "
                                                    "shows the error)"))
@@ -402,12 +580,24 @@ def check_backend_prefix(scan_: ImportScan) -> list[Finding]:
         for stmt in source.imports:
             first = stmt.module.split(".")[0] if stmt.level == 0 else ""
             if first in prefixes:
-                fixed = stmt.text.replace(f"{first}.", "", 1)
+                message = (f"`{stmt.text}` imports through the `{first}.` prefix; the backend root is the "
+                           "import root, so this only works when the parent directory is on sys.path")
+                if "." not in stmt.module:
+                    findings.append(Finding(
+                        rule="backend_prefix", path=scan_.repo_path(rel), line=stmt.line, message=message,
+                        fix="import each module you need from the backend root (`from services import ...`)",
+                        plan=PLAN_ABSOLUTE, phase=scan_.spec.phase_of("backend_prefix")))
+                    continue
+                fixed = dataclasses.replace(stmt, module=stmt.module[len(first) + 1:],
+                                            text=stmt.text.replace(f"{first}.", "", 1))
+                problem = _resolve(scan_, rel, fixed)
+                fix = fixed.text
+                if problem is not None:  # the import is wrong beyond its prefix: say so, fix both
+                    message += f"; without the prefix, `{fixed.text}` does not resolve either: {problem[0]}"
+                    fix = problem[1]
                 findings.append(Finding(
-                    rule="backend_prefix", path=scan_.repo_path(rel), line=stmt.line,
-                    message=f"`{stmt.text}` imports through the `{first}.` prefix; the backend root is the "
-                            "import root, so this only works when the parent directory is on sys.path",
-                    fix=f"{fixed}", plan=PLAN_ABSOLUTE, phase=scan_.spec.phase_of("backend_prefix")))
+                    rule="backend_prefix", path=scan_.repo_path(rel), line=stmt.line, message=message,
+                    fix=fix, plan=PLAN_ABSOLUTE, phase=scan_.spec.phase_of("backend_prefix")))
     return findings
 
 
