@@ -159,6 +159,68 @@ def test_missing_forbidden_internal_module_fails_that_contract_alone(tmp_path):
     assert "Module 'scripts.maintenance' does not exist" in results["no-test-code"].message
 
 
+# Mid-migration: root packages that do not exist yet are left out, never skip everything
+# ---------------------------------------------------------------------------------------
+
+CACHE_CONTRACT = """
+[importlinter:contract:cache-no-api]
+name = Cache never imports api
+type = forbidden
+source_modules = cache
+forbidden_modules = api
+"""
+
+
+def without_services(tmp_path: Path, changes: dict[str, str] | None = None) -> Path:
+    """The layered tree before `services/` exists: api talks to database directly."""
+    root = backend(tmp_path, {"api/chat.py": "from database.crud import save\n",
+                              "scripts/admin/x.py": "from api.chat import save\n", **(changes or {})})
+    for path in sorted((root / "services").iterdir()):
+        path.unlink()
+    (root / "services").rmdir()
+    return root
+
+
+def test_layers_still_fail_on_a_violation_while_a_root_package_is_missing(tmp_path):
+    root = without_services(tmp_path, {"database/crud.py": "import os\n\nfrom api.chat import router\n"})
+    assert contracts.missing_roots(config(tmp_path), root) == ("services",)
+    results = check(tmp_path, root)
+    assert broken(results) == {"layers"}
+    message = results["layers"].message
+    assert "database.crud -> api.chat (l.3)" in message
+    assert "fix: database/crud.py:3: remove the import of api.chat (database is a lower layer than api" in message
+    assert message.endswith("\nnote: checked without the modules of services (root package services does not "
+                            "exist yet)")
+    assert not any(result.skipped for result in results.values())
+
+
+def test_layers_pass_while_a_root_package_is_missing_and_nothing_is_violated(tmp_path):
+    text = CONTRACTS.replace("    core\n\n[importlinter:contract:no-scripts]",
+                             "    core\nignore_imports =\n    services.chat -> database.crud\n\n"
+                             "[importlinter:contract:no-scripts]")
+    results = check(tmp_path, without_services(tmp_path), text)
+    assert {key: (result.kept, result.skipped) for key, result in results.items()} == {
+        "layers": (True, ""), "no-scripts": (True, ""), "no-test-code": (True, "")}
+
+
+def test_a_forbidden_contract_whose_only_source_is_missing_is_skipped_with_the_reason(tmp_path):
+    text = CONTRACTS.replace("    scripts\ninclude", "    scripts\n    cache\ninclude") + CACHE_CONTRACT
+    results = check(tmp_path, backend(tmp_path), text)
+    assert results["cache-no-api"] == contracts.ContractResult(kept=False, skipped=(
+        "nothing to check yet: every module it names is under a root package that does not exist; "
+        "root package cache does not exist yet"))
+    assert broken(results) == {"cache-no-api"}  # not kept: nothing was proven
+    assert all(results[key].kept for key in ("layers", "no-scripts", "no-test-code"))
+
+
+def test_every_contract_is_skipped_without_a_graph_when_no_root_package_exists(tmp_path, monkeypatch):
+    monkeypatch.setattr(contracts.grimp, "build_graph", lambda *a, **k: pytest.fail("graph built"))
+    (tmp_path / "empty").mkdir()
+    results = check(tmp_path, tmp_path / "empty")
+    assert {result.skipped for result in results.values()} == {
+        "nothing to check yet: root packages api, services, database, core, scripts do not exist yet"}
+
+
 # Backend problems: every contract fails with the reason, never a traceback
 # -------------------------------------------------------------------------
 
@@ -170,12 +232,6 @@ def test_single_file_root_package_is_explained(tmp_path):
     assert "'main' is the single-file module main.py, not a package" in results["layers"].message
 
 
-def test_missing_root_package_is_explained(tmp_path):
-    root = backend(tmp_path)
-    results = check(tmp_path, root, CONTRACTS.replace("    scripts\ninclude", "    scripts\n    cache\ninclude"))
-    assert "root package 'cache' not found" in results["layers"].message
-
-
 def test_syntax_error_in_the_backend_is_explained(tmp_path):
     root = backend(tmp_path, {"api/broken.py": "def oops(:\n    pass\n"})
     results = check(tmp_path, root)
@@ -184,15 +240,53 @@ def test_syntax_error_in_the_backend_is_explained(tmp_path):
     assert "fix: correct the syntax error at api/broken.py:1" in results["no-scripts"].message
 
 
-def test_root_package_shadowed_by_an_imported_module_is_explained(tmp_path, monkeypatch):
-    """grimp locates packages with importlib, which answers from sys.modules first."""
+def test_root_package_named_like_a_stdlib_module_is_still_explained(tmp_path):
+    """The one shadowing isolation cannot undo: Python finds the stdlib module first."""
+    root = backend(tmp_path, {"json/__init__.py": "", "json/codec.py": "X = 1\n"})
+    text = CONTRACTS.replace("    scripts\ninclude", "    scripts\n    json\ninclude")
+    message = check(tmp_path, root, text)["layers"].message
+    assert "root package 'json' resolves to " in message and ", not into the backend" in message
+    assert "fix: 'json' is the name of a standard-library module, which Python finds first; rename the " \
+           f"backend package {root.resolve() / 'json'} (see test_no_shadowed_modules)" in message
+
+
+# Isolation: the cwd, sys.path and sys.modules of the process do not leak into the graph
+# -------------------------------------------------------------------------------------
+
+
+def test_an_already_imported_module_of_a_root_name_is_hidden_while_building(tmp_path, monkeypatch):
+    """grimp locates packages with importlib, which answers from sys.modules first: a `core`
+    imported from elsewhere (this process's own packages) must not be scanned instead."""
     elsewhere = types.ModuleType("core")
     elsewhere.__spec__ = importlib.machinery.ModuleSpec("core", None, is_package=True)
     elsewhere.__spec__.submodule_search_locations = [str(tmp_path / "elsewhere" / "core")]
     monkeypatch.setitem(sys.modules, "core", elsewhere)
-    message = check(tmp_path, backend(tmp_path))["layers"].message
-    assert f"root package 'core' resolves to {tmp_path / 'elsewhere' / 'core'}, not into the backend" in message
-    assert "already imported in this process" in message
+    monkeypatch.setitem(sys.modules, "core.config", types.ModuleType("core.config"))
+    root = backend(tmp_path, {"core/config.py": "from api.chat import x\nsettings = {}\n"})
+    results = check(tmp_path, root)
+    assert broken(results) == {"layers"}
+    assert "core.config -> api.chat (l.1)" in results["layers"].message  # the backend's core was scanned
+    assert sys.modules["core"] is elsewhere and "core.config" in sys.modules  # restored
+
+
+def test_cwd_and_sys_path_folders_of_root_names_do_not_leak_into_the_graph(tmp_path, monkeypatch):
+    """`python -m pytest` puts the cwd first on sys.path: a repo-level scripts/ would merge into
+    the backend's namespace package scripts/ (no __init__.py before phase 3), a repo-level tests/
+    package would win over the backend's namespace tests/."""
+    root = backend(tmp_path, {"tests/factories.py": "USER = {}\n"})
+    (root / "scripts" / "__init__.py").unlink()
+    repo = tmp_path / "repo"
+    make_repo(repo, {"scripts/deploy.py": "from api.chat import x\n", "tests/__init__.py": "",
+                     "tests/test_x.py": "from database.crud import save\n"}, git=False)
+    text = CONTRACTS.replace("    scripts\ninclude", "    scripts\n    tests\ninclude")
+    elsewhere = check(tmp_path, root, text)
+    monkeypatch.chdir(repo)
+    monkeypatch.setattr(sys, "path", ["", str(repo), *sys.path])
+    contracts.clear_graph_cache()
+    from_repo = check(tmp_path, root, text)
+    assert from_repo == elsewhere
+    assert broken(from_repo) == set(), {k: r.message for k, r in from_repo.items()}
+    assert sys.path[:2] == ["", str(repo)]
 
 
 # The contracts file

@@ -98,7 +98,7 @@ def importability(conformance_context: Context, import_scan: Any, sandbox_backen
                   tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Any:
     """A function: group -> CheckResult of the modules of that group that fail to import."""
     from conformance.importability import check_importability
-    from conformance.imports import importability_results, static_error_files
+    from conformance.imports import importability_results, static_claims
     from conformance.sandbox import expand_env
 
     def build() -> Any:
@@ -106,13 +106,11 @@ def importability(conformance_context: Context, import_scan: Any, sandbox_backen
         files = [rel for rel in import_scan.sources if ctx.spec and importable_file(ctx.spec, rel)]
         env = expand_env(ctx.spec.test_env, {"tmp": str(tmp_path_factory.mktemp("import-env"))}, "test_env")
         report = check_importability(sandbox_backend, files, python=ctx.python, env=env)
-        claimed = static_error_files(import_scan, resolution_findings)
         structure = _indexed(conformance_context.structure)  # a shadowed module is the clash check's finding
-        claimed |= {import_scan.index.backend_rel(f.path) or f.path
-                    for f in structure.result("module_package_clash").findings}
-        deps = dependency_report.findings.get("missing", []) if not dependency_report.skipped else []
-        claimed |= {import_scan.index.backend_rel(f.path) or f.path for f in deps}
-        return importability_results(import_scan, report, claimed)
+        others = {"test_module_package_clash": structure.result("module_package_clash").findings}
+        if not dependency_report.skipped:
+            others["test_dependencies_declared[missing]"] = dependency_report.findings.get("missing", [])
+        return importability_results(import_scan, report, static_claims(import_scan, resolution_findings, others))
 
     from conformance.shared import shared
 
@@ -145,6 +143,7 @@ def contract_results(conformance_context: Context, tmp_path_factory: pytest.Temp
                 message = message.replace(shown, str(ctx.backend))
             return message
 
-        return {key: dataclasses.replace(result, message=named(result.message)) for key, result in results.items()}
+        return {key: dataclasses.replace(result, message=named(result.message), skipped=named(result.skipped))
+                for key, result in results.items()}
 
     return ctx.cached("contracts", build)

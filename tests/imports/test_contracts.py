@@ -1,6 +1,5 @@
-"""Each import-linter contract in .importlinter (or --importlinter-config) is its own test."""
-
-import re
+"""Each import-linter contract in .importlinter (or --importlinter-config) is its own test,
+plus one item for the contracts' root packages."""
 
 import pytest
 
@@ -10,27 +9,64 @@ from conformance.plugin import assert_conforms
 
 pytestmark = pytest.mark.imports
 
+PLAN_LAYERS = "Current structure: api, services, database, ... (existing, well organized) - layers"
 
-@pytest.mark.rule("contract")
-def test_contract(contract, contract_results, conformance_context, import_scan):
+
+def _skip_unparsable(import_scan) -> None:
     unparsable = imports.check_parse(import_scan)
     if unparsable:
         files = ", ".join(f.location for f in unparsable[:5])
         pytest.skip(f"the import graph cannot be built while {len(unparsable)} file(s) do not parse ({files}); "
                     "see test_python_files_parse")
+
+
+def _contracts_file(conformance_context):
+    if conformance_context.contracts_file is None:
+        pytest.skip("no import-linter contracts file (.importlinter at the rootdir, --importlinter-config "
+                    "or the spec's imports.contracts)")
+    return conformance_context.contracts_file
+
+
+@pytest.mark.rule("contract")
+def test_contract(contract, contract_results, conformance_context, import_scan):
+    """Missing root packages are left out of the contract (test_contract_root_packages reports
+    them once); a contract with nothing left to check is skipped with the reason."""
+    _skip_unparsable(import_scan)
     result = contract_results[contract.id]
+    if result.skipped:
+        pytest.skip(f"contract {contract.id!r}: {result.skipped} (see test_contract_root_packages)")
     if result.kept:
         return
-    missing = re.match(r"root package '([^']+)' not found", result.message)
-    planned = {d.path for d in conformance_context.spec.dirs}
-    if missing and missing.group(1) in planned:
-        pytest.skip(f"root package {missing.group(1)} does not exist yet, so the import graph cannot be built "
-                    f"(see test_required_dir[{missing.group(1)}])")
     config = conformance_context.contracts_file
     assert_conforms([Finding(
         rule="contract", subject=contract.id, path=str(config),
         message=f"contract {contract.id!r} ({contract.name}) is broken:\n{result.message}",
         fix=("follow the `fix:` line(s) above" if "fix:" in result.message
              else f"see the reason above; `lint-imports --config {config}` shows the same from the backend root"),
-        plan="Current structure: api, services, database, ... (existing, well organized) - layers",
-        phase=conformance_context.spec.phase_of("contract"))])
+        plan=PLAN_LAYERS, phase=conformance_context.spec.phase_of("contract"))])
+
+
+@pytest.mark.rule("contract")
+def test_contract_root_packages(conformance_context, sandbox_backend):
+    """The one place a missing root package is reported: a planned dir is test_required_dir's
+    failure already (skip, naming it); any other is a stale root_packages entry (fail)."""
+    from conformance.contracts import missing_roots
+
+    config = _contracts_file(conformance_context)
+    missing = missing_roots(config, sandbox_backend)
+    if not missing:
+        return
+    planned = {d.path for d in conformance_context.spec.dirs}
+    unplanned = [root for root in missing if root not in planned]
+    if not unplanned:
+        owners = ", ".join(f"test_required_dir[{root}]" for root in missing)
+        pytest.skip(f"root package(s) {', '.join(missing)} of {config.name} do not exist yet; the contracts "
+                    f"run without them and {owners} reports them")
+    backend = conformance_context.backend
+    assert_conforms([Finding(
+        rule="contract", subject=root, path=str(config),
+        message=(f"lists the root package {root!r}, but {backend / root} is not a directory and the plan has "
+                 f"no /{root}/: every contract runs without it"),
+        fix=f"create {root}/__init__.py in the backend, or remove {root} from root_packages in {config}",
+        plan=PLAN_LAYERS, phase=conformance_context.spec.phase_of("contract")) for root in unplanned])
+
