@@ -40,7 +40,7 @@ CASES = {
         "test_imports_resolve[services]",
         ["backend/services/billing.py:2 `from database.auth import verify` (lazy: inside a function, so no "
          "import-time check runs it): no module database/auth.py (nor package database/auth/) in the backend; "
-         "it now lives at backend/core/auth.py (the only module of that name)",
+         "database.auth now lives at backend/core/auth.py (the only module of that name)",
          "fix:  from core.auth import verify"]),
     "name removed from a package __init__": Case(
         {"backend/api/stats.py": "from database import User, get_db_stats\n"},
@@ -126,7 +126,7 @@ def test_module_raising_at_import_fails_importability(tmp_path, backend_files, r
     make_repo(tmp_path / "repo", files)
     run = run_suite(tmp_path / "repo" / "backend", part="imports")
     assert run.failed == {"test_importable[services]"}, run.output
-    assert "backend/services/boom.py (services.boom) raises while being imported: RuntimeError: settings missing" \
+    assert "backend/services/boom.py:1 raises while being imported: RuntimeError: settings missing" \
         in run.messages["test_importable[services]"]
 
 

@@ -77,21 +77,22 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> Mixed:
     return Mixed(backend, report, before, json.loads(dump.read_text()))
 
 
-def failure(path: str, error: str, missing: str | None = None) -> ImportFailure:
-    return ImportFailure(path, module_name(path), error, missing)
+def failure(path: str, error: str, missing: str | None = None, origin: str | None = None) -> ImportFailure:
+    return ImportFailure(path, module_name(path), error, missing, origin)
 
 
 def test_every_module_gets_its_exact_result(mixed: Mixed):
     assert mixed.report.error is None
     assert mixed.report.checked == CHECKED
     assert mixed.report.failures == {
-        "api/boom.py": failure("api/boom.py", "RuntimeError: boom"),
+        "api/boom.py": failure("api/boom.py", "RuntimeError: boom", origin="api/boom.py:1"),
         "api/payments.py": failure("api/payments.py",
                                    "ModuleNotFoundError: No module named 'stripe_not_installed_xyz'",
-                                   "stripe_not_installed_xyz"),
-        "api/legacy.py": failure("api/legacy.py", "ModuleNotFoundError: No module named 'database.gone'"),
-        "api/broken.py": failure("api/broken.py", "SyntaxError: invalid syntax"),
-        "api/quits.py": failure("api/quits.py", "SystemExit: 3"),
+                                   "stripe_not_installed_xyz", origin="api/payments.py:1"),
+        "api/legacy.py": failure("api/legacy.py", "ModuleNotFoundError: No module named 'database.gone'",
+                                 origin="api/legacy.py:1"),
+        "api/broken.py": failure("api/broken.py", "SyntaxError: invalid syntax", origin="api/broken.py:1"),
+        "api/quits.py": failure("api/quits.py", "SystemExit: 3", origin="api/quits.py:2"),
         "api/vanishes.py": failure("api/vanishes.py", "the interpreter exited with code 0 while importing "
                                    "this module (os._exit() or a crash at import)"),
     }

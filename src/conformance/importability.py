@@ -71,6 +71,8 @@ EXCEPTION_LINE = re.compile(
     r"^(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?::\s.*|(?<=Error)|(?<=Exception)|(?<=Exit)|(?<=Interrupt))$")
 MISMATCH = re.compile(r"ImportPathMismatchError: \('([^']*)', '([^']*)', \w*\('([^']*)'\)\)")
 NODE_LINE = re.compile(rf"^(?P<node>.+?)::{ITEM}(?P<rest>.*)$", re.MULTILINE)
+SYNTAX_FILE = re.compile(r'File "([^"]+)", line (\d+)')
+FRAME = re.compile(r"^([^\s:][^:\n]*):(\d+): in ", re.MULTILINE)
 OUTCOME = re.compile(r"^\s+(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b")
 
 
@@ -82,6 +84,7 @@ class ImportFailure:
     module: str  # the dotted name production code imports it by
     error: str
     missing_dependency: str | None = None  # top-level name of a missing third-party module
+    origin: str | None = None  # backend-relative "path:line" where the exception was raised
 
 
 @dataclass
@@ -366,8 +369,26 @@ class _Run:
                 problem = case.find("error")
             if problem is not None:
                 error = _exception_line(problem.get("message") or "", problem.text or "")
-                report.failures[rel] = self.failure(rel, _explain_mismatch(error, self.backend))
+                failure = self.failure(rel, _explain_mismatch(error, self.backend))
+                failure.origin = self.origin(problem.get("message") or "", problem.text or "")
+                report.failures[rel] = failure
         return report
+
+    def origin(self, message: str, text: str) -> str | None:
+        """Where the exception was raised, as backend-relative "path:line": the file a
+        SyntaxError names, else the last traceback frame (pytest's short format writes
+        `path:line: in <module>` per frame). One cause seen from many importers has one origin."""
+        for source in (message, text):
+            syntax = SYNTAX_FILE.search(source)
+            if syntax:
+                rel = self.relative(syntax.group(1))
+                return f"{rel}:{syntax.group(2)}" if rel else None
+        frames = FRAME.findall(text)
+        if not frames:
+            return None
+        path, line = frames[-1]
+        rel = self.relative(path)
+        return f"{rel}:{line}" if rel else None
 
     def failure(self, rel: str, error: str) -> ImportFailure:
         return ImportFailure(rel, module_name(rel), error, _missing_dependency(error, self.backend))

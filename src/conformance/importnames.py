@@ -128,8 +128,9 @@ class NameOrigins:
 
     def __init__(self, index: RepoIndex, spec: Spec, *, backend: Iterable[str], stdlib: Iterable[str],
                  declared: Iterable[str] = (), uninstalled_requirements: Iterable[str] = (),
-                 installed: Callable[[str], bool] = lambda name: False):
+                 installed: Callable[[str], bool] = lambda name: False, python: str = ""):
         self.index = index
+        self.python = python
         self.spec = spec
         self.backend = frozenset(backend)
         self.stdlib = frozenset((*stdlib, "__future__"))
@@ -255,8 +256,8 @@ class NameOrigins:
         old_places = [self.index.rel(module.replace(".", "/") + suffix) for suffix in (".py", "/__init__.py")]
         for old in old_places:
             new = self.history.current(old, exists)
-            if new is not None:
-                return [self._where(new, "moved there in git history")]
+            if new is not None and _same_package(old, new):
+                return [self._where(new, f"{old} moved there in git history")]
         if history_only:
             return []
         if "." not in module:
@@ -293,6 +294,15 @@ class NameOrigins:
                    for n in names)
 
 
+def _same_package(old: str, new: str) -> bool:
+    """A package's __init__.py renamed into a package of another name is git pairing two
+    (often empty) files by content, not the package moving: trust only a rename that keeps the
+    package's name."""
+    if posixpath.basename(old) != "__init__.py":
+        return True
+    return posixpath.basename(posixpath.dirname(old)) == posixpath.basename(posixpath.dirname(new))
+
+
 def _bound_names(path: object) -> set[str] | None:
     from conformance.pysource import parse_source
 
@@ -327,4 +337,5 @@ def name_origins(scan: object, info: object) -> NameOrigins:
     probed: dict[str, bool] = info.installed  # type: ignore[attr-defined]
     return NameOrigins(index, spec, backend=scan.backend_names, stdlib=info.stdlib,  # type: ignore[attr-defined]
                        declared=declared, uninstalled_requirements=uninstalled,
-                       installed=lambda name: bool(probed.get(name)) or name in distributions)
+                       installed=lambda name: bool(probed.get(name)) or name in distributions,
+                       python=info.python)  # type: ignore[attr-defined]

@@ -319,9 +319,9 @@ def _missing_module(scan_: ImportScan, stmt: ImportStmt, target: str, missing: s
     origins = scan_.name_origins()
     path = missing.replace(".", "/")
     if origin is Origin.PLANNED and missing not in origins.former:
-        reason = f"{missing} is not in the backend yet ({origins.planned[missing]}), and not a third-party package"
+        reason = f"{missing} is not in the backend yet ({origins.planned[missing]}), and is not a third-party package"
     elif origin in (Origin.PLANNED, Origin.FORMER):
-        reason = (f"{missing} is no longer a backend module (it was {shown_path(origins.former[missing])}), and not "
+        reason = (f"{missing} is no longer in the backend (it was {shown_path(origins.former[missing])}), and is not "
                   "a third-party package")
     elif origin is Origin.REPOSITORY:
         reason = (f"{missing} is not in the backend; a module of that name is elsewhere in the repository, so it "
@@ -332,7 +332,8 @@ def _missing_module(scan_: ImportScan, stmt: ImportStmt, target: str, missing: s
     if not places:
         return reason, _no_place_hint(scan_, stmt, target, missing, origin)
     shown = "; ".join(f"{_shown_place(scan_, place)} ({place.how})" for place in places)
-    reason += f"; it now lives at {shown}" if len(places) == 1 else f"; modules of that name: {shown}"
+    located = f"{target}.{submodule}" if submodule else target
+    reason += f"; {located} now lives at {shown}" if len(places) == 1 else f"; modules of that name: {shown}"
     fixes = [fix for place in places if (fix := _replacement(scan_, stmt, target, place, submodule))]
     if len(fixes) == 1:
         return reason, fixes[0]
@@ -361,11 +362,11 @@ def _whereabouts(scan_: ImportScan, stmt: ImportStmt, target: str) -> tuple[list
     """Where the imported module lives now; for `from old import sub`, where `old.sub` went."""
     origins = scan_.name_origins()
     names = tuple(n for n in stmt.names if n != "*") if stmt.is_from else ()
-    places = origins.locate(target, names)
-    if places or len(names) != 1:
-        return places, None
-    moved = origins.locate(f"{target}.{names[0]}", history_only=True)
-    return moved, (names[0] if moved else None)
+    if len(names) == 1:  # `from scripts import tool`: tool may be the module that moved
+        moved = origins.locate(f"{target}.{names[0]}", history_only=True)
+        if moved:
+            return moved, names[0]
+    return origins.locate(target, names), None
 
 
 def _no_place_hint(scan_: ImportScan, stmt: ImportStmt, target: str, missing: str, origin: Origin) -> str:
@@ -520,57 +521,156 @@ def importable_groups(spec: Spec) -> list[str]:
     return [*dict.fromkeys(tops), "root", "other"]
 
 
-# Import failures that a static finding on the same file already explains.
-IMPORT_FAILURE_KINDS = ("ImportError", "ModuleNotFoundError", "SyntaxError", "ImportPathMismatchError")
+def static_claims(scan_: ImportScan, resolution: dict[str, list[Finding]],
+                  others: dict[str, list[Finding]] = {}) -> dict[str, str]:  # noqa: B006 - read only
+    """Places that a static check already fails, -> the test that reports them: an import
+    failure raised there is the same violation seen again, so importability names that test
+    instead of reporting it. Keys are backend-relative "path:line" for a finding on one
+    statement, and "path" for one that breaks the whole file (it does not parse, it is
+    shadowed). `resolution` is check_resolution's result, computed once per session; `others`
+    maps further test ids to their findings (the dependency and structure checks)."""
+    claims: dict[str, str] = {}
 
+    def claim(findings: list[Finding], test: str, whole_file: bool = False) -> None:
+        for finding in findings:
+            if finding.severity != "error":
+                continue
+            rel = _backend_rel(scan_, finding.path)
+            claims.setdefault(rel if whole_file or not finding.line else f"{rel}:{finding.line}", test)
 
-def static_error_files(scan_: ImportScan, resolution: dict[str, list[Finding]]) -> set[str]:
-    """Backend-relative files the static checks already fail: an import failure there is the same
-    violation seen twice, so the importability check leaves it to them. `resolution` is
-    check_resolution's result, computed once per session by the caller."""
-    findings = [*check_parse(scan_), *check_backend_prefix(scan_),
-                *(f for group in resolution.values() for f in group)]
-    return {_backend_rel(scan_, f.path) for f in findings if f.severity == "error"}
+    claim(check_parse(scan_), "test_python_files_parse", whole_file=True)
+    claim(check_backend_prefix(scan_), "test_no_backend_prefix")
+    for group, findings in resolution.items():
+        claim(findings, f"test_imports_resolve[{group}]")
+    for test, findings in others.items():
+        claim(findings, test, whole_file=test == "test_module_package_clash")
+    return claims
 
 
 def _backend_rel(scan_: ImportScan, repo_path: str) -> str:
     return scan_.index.backend_rel(repo_path) or repo_path
 
 
-def importability_results(scan_: ImportScan, report: object, claimed: set[str] = frozenset()) -> dict[str, object]:
-    """Map an ImportabilityReport to one CheckResult per importability group. Import errors in
-    `claimed` files (already failed by a static check) are not reported again."""
+def importability_results(scan_: ImportScan, report: object, claims: dict[str, str] | None = None) -> dict[str, object]:
+    """Map an ImportabilityReport to one CheckResult per importability group, one finding per
+    root cause: failures raised at the same place with the same exception are one finding
+    listing the modules they break; a cause a static check reports (`claims`, see
+    static_claims) is named, not reported again; declared requirements missing from the
+    backend interpreter are one note about the environment, not a finding per module."""
     from conformance.findings import CheckResult, Skipped
 
     groups = importable_groups(scan_.spec)
     error = getattr(report, "error", None)
     if error and not getattr(report, "checked", None):
         return {g: CheckResult(skipped=Skipped(f"importability not checked: {error}")) for g in groups}
-    results: dict[str, object] = {g: CheckResult() for g in groups}
-    unfollowed = {name for name in map(module_name, scan_.unfollowed) if name}
-    for rel, failure in sorted(getattr(report, "failures", {}).items()):
-        if rel in claimed and any(kind in failure.error for kind in IMPORT_FAILURE_KINDS):
+    results: dict[str, CheckResult] = {g: CheckResult() for g in groups}
+    causes = _root_causes(scan_, getattr(report, "failures", {}), claims or {})
+    environment: dict[str, list[str]] = defaultdict(list)  # group -> modules not checked
+    for cause in causes:
+        group = _group_of_file(groups, cause.path)
+        if cause.environment:
+            for failure in cause.failures:
+                environment[_group_of_file(groups, failure.path)].append(failure.module)
             continue
-        if any(f"No module named '{name}'" in failure.error for name in unfollowed):
-            continue  # a symlink out of the backend, not followed (named in the report header)
-        top = rel.split("/")[0] if "/" in rel else "root"
-        group = top if top in groups else "other"
-        if failure.missing_dependency:
-            reason = (f"cannot be imported: it needs `{failure.missing_dependency}`, which is not installed in "
-                      f"the backend interpreter ({failure.error})")
-            fix = f"install it into the backend's environment (and declare it in {scan_.spec.imports.requirements})"
-        else:
-            reason = f"raises while being imported: {failure.error}"
-            fix = f"python -c 'import {failure.module}' from the backend root shows the full traceback"
-        results[group].findings.append(Finding(  # type: ignore[attr-defined]
-            rule="importable", path=scan_.repo_path(rel), message=f"({failure.module}) {reason}", fix=fix,
-            plan=PLAN_PARSE, phase=scan_.spec.phase_of("importable")))
+        results[group].findings.append(cause.finding(scan_))
+    if environment:
+        note = _environment_note(scan_)
+        for group, modules in environment.items():
+            text = f"{len(modules)} module(s) not checked ({', '.join(sorted(modules)[:5])}" \
+                   f"{', ...' if len(modules) > 5 else ''}): {note}"
+            if results[group].errors:
+                results[group].findings.append(Finding(
+                    rule="importable", path=scan_.index.prefix or ".", message=text, severity="warning",
+                    fix=note.split(": run ", 1)[-1], plan=PLAN_PARSE, phase=scan_.spec.phase_of("importable")))
+            else:
+                results[group].skipped = Skipped(f"importability not fully checked: {text}")
     if error:
         for group in groups:
-            results[group].findings.append(Finding(  # type: ignore[attr-defined]
+            results[group].findings.append(Finding(
                 rule="importable", path=scan_.index.prefix or ".", message=f"import check incomplete: {error}",
                 fix="see the message", plan=PLAN_PARSE, phase=scan_.spec.phase_of("importable")))
-    return results
+    return results  # type: ignore[return-value]
+
+
+def _group_of_file(groups: list[str], rel: str) -> str:
+    top = rel.split("/")[0] if "/" in rel else "root"
+    return top if top in groups else "other"
+
+
+def _environment_note(scan_: ImportScan) -> str:
+    origins = scan_.name_origins()
+    missing = list(origins.uninstalled_requirements)
+    names = ", ".join(missing[:8]) + (", ..." if len(missing) > 8 else "")
+    requirements = shell_quote(scan_.index.rel(scan_.spec.imports.requirements))
+    python = getattr(origins, "python", None) or "the backend's python"
+    return (f"the backend interpreter lacks {len(missing)} declared requirement(s) of {requirements} ({names}): "
+            f"run {shell_quote(python)} -m pip install -r {requirements}")
+
+
+@dataclass
+class _RootCause:
+    """Import failures raised at one place by one exception."""
+
+    path: str  # backend-relative file where it is raised (the failing module itself if unknown)
+    line: int | None
+    error: str
+    failures: list[Any] = field(default_factory=list)
+    claimed_by: str | None = None
+    environment: bool = False
+    missing: str | None = None  # a missing top-level name, when the cause is ModuleNotFoundError
+
+    def finding(self, scan_: ImportScan) -> Finding:
+        modules = sorted(f.module for f in self.failures)
+        shown = ", ".join(modules[:8]) + (f" and {len(modules) - 8} more" if len(modules) > 8 else "")
+        breaks = f"; the import of {shown} fails because of it" if modules != [module_name(self.path)] else ""
+        phase = scan_.spec.phase_of("importable")
+        if self.claimed_by:
+            return Finding(rule="importable", path=scan_.repo_path(self.path), line=self.line, severity="warning",
+                           message=f"is reported by {self.claimed_by}{breaks}",
+                           fix=f"see {self.claimed_by}", plan=PLAN_PARSE, phase=phase)
+        origin = scan_.name_origins().origin(self.missing) if self.missing else None
+        if origin is not None and origin.is_backend:
+            reason = (f"raises while being imported: {self.error}; `{self.missing}` is {origin.value}, "
+                      "not a third-party package")
+            fix = "import it from where it lives now in the backend (test_imports_resolve shows where)"
+        elif self.missing:
+            reason = (f"cannot be imported: it needs `{self.missing}`, which is neither installed in the backend "
+                      f"interpreter nor declared in {scan_.spec.imports.requirements} ({self.error})")
+            fix = (f"declare the distribution that provides `{self.missing}` in "
+                   f"{shell_quote(scan_.index.rel(scan_.spec.imports.requirements))} and install it")
+        else:
+            reason = f"raises while being imported: {self.error}"
+            fix = f"python -c 'import {module_name(self.path) or modules[0]}' from the backend root shows the full traceback"
+        return Finding(rule="importable", path=scan_.repo_path(self.path), line=self.line,
+                       message=f"{reason}{breaks}", fix=fix, plan=PLAN_PARSE, phase=phase)
+
+
+EXCEPTION_KIND = re.compile(r"\b([A-Z]\w*(?:Error|Exception|Exit|Interrupt))\b")
+
+
+def _root_causes(scan_: ImportScan, failures: dict[str, Any], claims: dict[str, str]) -> list[_RootCause]:
+    unfollowed = {name for name in map(module_name, scan_.unfollowed) if name}
+    origins = scan_.name_origins()
+    prefixes = set(scan_.spec.imports.forbidden_prefixes)
+    causes: dict[tuple[str, str], _RootCause] = {}
+    for rel, failure in sorted(failures.items()):
+        if any(f"No module named '{name}'" in failure.error for name in unfollowed):
+            continue  # a symlink out of the backend, not followed (named in the report header)
+        origin = failure.origin or rel
+        path, _, line = origin.partition(":")
+        kinds = EXCEPTION_KIND.findall(failure.error)
+        key = (origin, kinds[-1] if kinds else failure.error)
+        cause = causes.get(key)
+        if cause is None:
+            missing = failure.missing_dependency
+            claimed = claims.get(origin) or claims.get(path) or claims.get(rel)
+            if claimed is None and missing in prefixes:
+                claimed = "test_no_backend_prefix"
+            cause = causes[key] = _RootCause(
+                path, int(line) if line.isdigit() else None, failure.error, claimed_by=claimed, missing=missing,
+                environment=bool(missing) and claimed is None and origins.origin(missing) is Origin.DECLARED)
+        cause.failures.append(failure)
+    return list(causes.values())
 
 
 def check_backend_prefix(scan_: ImportScan) -> list[Finding]:
