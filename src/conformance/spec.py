@@ -66,6 +66,8 @@ class ImportsSpec:
     dependency_exclude: tuple[str, ...] = ("tests/", "**/tests/", "**/conftest.py", "workers/")
     runtime_dependencies: tuple[str, ...] = ()
     contracts: str | None = None
+    # None: look for the usual names (conformance.dependencies.DEV_REQUIREMENTS); () names none
+    dev_requirements: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -407,9 +409,30 @@ def _parse_imports(data: dict[str, Any], keypath: str, source: Path) -> ImportsS
     _check_patterns(dependency_exclude, table, "dependency_exclude")
     runtime_dependencies = table.take_str_list("runtime_dependencies")
     contracts = table.take("contracts", str, None)
+    dev_requirements = _dev_requirements(table, requirements)
     table.reject_unknown()
     return ImportsSpec(depth, prefixes, allowed, requirements, dependency_exclude, runtime_dependencies,
-                       (source.parent / contracts).as_posix() if contracts else None)
+                       (source.parent / contracts).as_posix() if contracts else None,
+                       dev_requirements=dev_requirements)
+
+
+def _dev_requirements(table: _Table, requirements: str) -> tuple[str, ...] | None:
+    """`imports.dev_requirements`: a path or a list of paths inside the backend (deptry reads the
+    backend's copy), never the production requirements file itself (nothing would be dev-only)."""
+    raw = table.take_str_list("dev_requirements")
+    if "dev_requirements" not in table.data:
+        return None
+    paths = []
+    for value in raw:
+        if value.startswith("//"):
+            raise table.error(f'"{value}" must be inside the backend (the dependency check reads the backend\'s '
+                              "files only)", "dev_requirements")
+        path = normalize_spec_path(value, table, "dev_requirements")
+        if path == requirements:
+            raise table.error(f'"{value}" is imports.requirements itself; name the file with the dev-only '
+                              "requirements", "dev_requirements")
+        paths.append(path)
+    return tuple(dict.fromkeys(paths))
 
 
 def _parse_dirs(data: dict[str, Any], keypath: str, source: Path) -> tuple[DirRule, ...]:
