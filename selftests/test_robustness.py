@@ -416,8 +416,11 @@ def test_interpreter_without_the_backends_dependencies(tmp_path, tmp_path_factor
     run = run_suite(backend, f"--backend-python={python}", part="imports")
     assert_no_internal_error(run)
     assert run.failed == set(), run.output  # no "missing" flood, no false "name not defined in alembic/"
-    deps = run.messages["test_dependencies_declared[missing]"]
-    assert f"3 of 3 requirements are not installed in the backend interpreter {python}" in deps
+    # the imports are still checked (no skip); one warning names what to install
+    assert run.outcomes["test_dependencies_declared[missing]"] == "passed", run.output
+    assert f"backend/requirements.txt lists 3 of 3 requirements (fastapi, sqlalchemy, alembic) that the backend " \
+           f"interpreter {python} does not have installed" in run.output
+    assert f"{python} -m pip install -r backend/requirements.txt" in run.output
     assert "has no pytest, which the importability check runs in it" in run.messages["test_importable[api]"]
 
 
