@@ -3,12 +3,18 @@
 Each file is parsed once per session; the result is plain data so it can be cached and
 compared without keeping ASTs alive. Bad input (syntax errors, invalid UTF-8, NUL bytes)
 becomes `error`, never an exception.
+
+Stdlib-only on purpose: `python -I pysource.py` under the backend's (newer) interpreter parses
+files our Python cannot, reading {path: base64 bytes} as JSON on stdin and printing the results.
 """
 
 from __future__ import annotations
 
 import ast
+import base64
 import io
+import json
+import sys
 import tokenize
 from dataclasses import dataclass, field
 
@@ -41,6 +47,8 @@ class ParsedSource:
     error: str | None = None
     error_line: int | None = None
     error_fix: str | None = None  # when the generic "make it compile" is not the fix (unreadable file)
+    syntax_error: bool = False  # the parser refused it: a newer Python may accept it
+    error_severity: str = "error"  # "warning": the error may be newer syntax than the parsing Python knows
 
 
 def parse_source(path: str, data: bytes) -> ParsedSource:
@@ -65,6 +73,7 @@ def parse_source(path: str, data: bytes) -> ParsedSource:
     except SyntaxError as exc:
         result.error = _syntax_message(exc)
         result.error_line = exc.lineno
+        result.syntax_error = not result.error.startswith("is not valid UTF-8")
         return result
     except ValueError as exc:  # NUL bytes on some Python versions
         result.error, result.error_line = f"cannot be parsed: {exc}", None
@@ -77,6 +86,36 @@ def parse_source(path: str, data: bytes) -> ParsedSource:
     bound, defined, dynamic = _module_bindings(tree.body)
     result.bound, result.defined, result.dynamic = frozenset(bound), frozenset(defined), dynamic
     return result
+
+
+def to_json(source: ParsedSource) -> dict[str, object]:
+    """Plain JSON data of a ParsedSource, for the round trip through a child interpreter."""
+    return {
+        "path": source.path, "imports": [list(vars(stmt).values()) for stmt in source.imports],
+        "bound": sorted(source.bound), "defined": sorted(source.defined), "dynamic": source.dynamic,
+        "sys_path_edits": [list(edit) for edit in source.sys_path_edits], "error": source.error,
+        "error_line": source.error_line, "error_fix": source.error_fix, "syntax_error": source.syntax_error,
+        "error_severity": source.error_severity,
+    }
+
+
+def from_json(data: dict[str, object]) -> ParsedSource:
+    """The inverse of to_json; raises (KeyError, TypeError, ValueError) on anything else."""
+    imports = [ImportStmt(line, text, module, level, tuple(names), *flags)
+               for line, text, module, level, names, *flags in data["imports"]]  # type: ignore[attr-defined]
+    edits = [(int(line), str(text)) for line, text in data["sys_path_edits"]]  # type: ignore[attr-defined]
+    return ParsedSource(
+        str(data["path"]), imports, frozenset(data["bound"]), frozenset(data["defined"]),  # type: ignore[arg-type]
+        bool(data["dynamic"]), edits, data["error"], data["error_line"], data["error_fix"],  # type: ignore[arg-type]
+        bool(data["syntax_error"]), str(data["error_severity"]))
+
+
+def _main() -> int:
+    """Child mode: parse {path: base64 bytes} from stdin with this interpreter, print JSON results."""
+    files = json.load(sys.stdin)
+    results = [to_json(parse_source(path, base64.b64decode(data))) for path, data in files.items()]
+    json.dump(results, sys.stdout)
+    return 0
 
 
 def decode_source(data: bytes) -> str:
@@ -364,3 +403,7 @@ def _target_names(target: ast.AST) -> set[str]:
     if isinstance(target, ast.Starred):
         return _target_names(target.value)
     return set()
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
