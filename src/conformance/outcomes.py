@@ -31,6 +31,7 @@ class RunState:
     baseline_path: Path | None = None
     baseline: set[baseline_file.Entry] | None = None
     update_baseline: bool = False
+    strict_baseline: bool = False
     report_path: Path | None = None
     tally: Tally = field(default_factory=Tally)
     recorded: set[baseline_file.Entry] = field(default_factory=set)
@@ -48,8 +49,11 @@ def add_options(group: Any) -> None:
                     help="enforce the rules of plan phases 1..N; later phases run and show as skipped "
                          "with the findings they would raise (default: all phases)")
     group.addoption("--conformance-baseline", metavar="FILE", default=None,
-                    help="tolerate the findings recorded in FILE (reported as xfail); new findings fail, "
-                         "entries that no longer occur fail until removed")
+                    help="tolerate the findings recorded in FILE (reported as xfail); new findings fail; "
+                         "entries that no longer occur are reported (and fail with --strict-baseline)")
+    group.addoption("--strict-baseline", action="store_true", default=False,
+                    help="fail the tests whose baseline entries no longer occur until --update-baseline "
+                         "removes them (for the CI job that guards the baseline file)")
     group.addoption("--update-baseline", action="store_true", default=False,
                     help="rewrite the --conformance-baseline file with the current findings")
     group.addoption("--conformance-report", metavar="FILE.md", default=None,
@@ -60,7 +64,8 @@ def pytest_configure(config: pytest.Config) -> None:
     phase = config.getoption("phase")
     if phase is not None and phase not in (1, 2, 3, 4):
         raise pytest.UsageError(f"conformance: --phase must be 1, 2, 3 or 4, got {phase}")
-    state = RunState(phase=phase or ALL_PHASES, update_baseline=config.getoption("update_baseline"))
+    state = RunState(phase=phase or ALL_PHASES, update_baseline=config.getoption("update_baseline"),
+                     strict_baseline=config.getoption("strict_baseline"))
     raw = config.getoption("conformance_baseline")
     if raw:
         state.baseline_path = from_invocation(config, raw)
@@ -127,10 +132,15 @@ def _against_baseline(item: pytest.Item, state: RunState, errors: list[Finding])
         verdict = baseline_file.Verdict(new=[], tolerated=errors, fixed=[])
     problems = []
     if verdict.new:
-        problems.append(render_all(verdict.new))
+        problems.append("not in the baseline (a new finding): " + render_all(verdict.new))
     if verdict.fixed:
         lines = "\n".join(f"  {entry.line()}" for entry in verdict.fixed)
-        problems.append(f"fixed: remove it from the baseline {state.baseline_path}:\n{lines}")
+        fixed = (f"fixed: {len(verdict.fixed)} baseline entr{'y' if len(verdict.fixed) == 1 else 'ies'} no longer "
+                 f"occur; `--update-baseline` removes them from {state.baseline_path}:\n{lines}")
+        if state.strict_baseline:
+            problems.append(fixed)
+        else:  # fixing old findings never turns a pull request red; the CI guard uses --strict-baseline
+            warnings.warn(ConformanceWarning(fixed), stacklevel=2)
     if verdict.tolerated and problems:
         problems.append(f"({len(verdict.tolerated)} more finding(s) tolerated by the baseline)")
     if problems:
