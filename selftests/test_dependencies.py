@@ -63,7 +63,8 @@ def test_dev_requirement_in_production_code_fails(dev_file, tmp_path, spec, info
     report = check(tmp_path, spec, info, {**DEV_TREE, f"backend/{dev_file}": f"-r {include}\npytest\nfaker\n"})
     assert lines(report, "dev-in-production") == DEV_IN_PRODUCTION
     assert report.result("dev-in-production").findings[0].fix == \
-        "move it from the dev requirements to backend/requirements.txt"
+        "move it from the dev requirements to backend/requirements.txt if production code needs it; otherwise " \
+        "import it only from tests or scripts"
     assert lines(report, "missing") == [  # faker is not installed: the one warning, no false finding
         f"backend/{dev_file} lists 1 of 2 requirements (faker) that {ENVIRONMENT.format(python=PYTHON)}; "
         "without their metadata their import names are unknown, so imports they may provide are not reported "

@@ -35,7 +35,8 @@ RULES: dict[str, tuple[str, str, str]] = {
     "DEP002": ("unused", "warning", "remove it from {requirements} if nothing needs it at run time"),
     "DEP003": ("transitive", "error", "declare it in {requirements}: it is only installed as a dependency of "
                                       "another package"),
-    "DEP004": ("dev-in-production", "error", "move it from the dev requirements to {requirements}"),
+    "DEP004": ("dev-in-production", "error", "move it from the dev requirements to {requirements} if production code needs "
+                                             "it; otherwise import it only from tests or scripts"),
     "DEP005": ("stdlib-declared", "warning", "remove it from {requirements}: it is part of the standard library"),
 }
 IDS = [test_id for test_id, _, _ in RULES.values()]
