@@ -1,9 +1,9 @@
 """Each import-linter contract in .importlinter (or --importlinter-config) is its own test,
-plus one item for the contracts' root packages."""
+plus one item for the contracts' root packages and one for imports of the entry point."""
 
 import pytest
 
-from conformance import imports
+from conformance import entrypoints, imports
 from conformance.findings import Finding
 from conformance.plugin import assert_conforms
 
@@ -70,3 +70,15 @@ def test_contract_root_packages(conformance_context, sandbox_backend):
         fix=f"create {root}/__init__.py in the backend, or remove {root} from root_packages in {config}",
         plan=PLAN_LAYERS, phase=conformance_context.spec.phase_of("contract")) for root in unplanned])
 
+
+@pytest.mark.rule("entry_point")
+def test_entry_point_not_imported(conformance_context, import_scan):
+    """main.py and other top-level modules sit above the layers; import-linter cannot take them
+    as root packages, so imports of them from inside the layers are checked here."""
+    from conformance.contracts import root_packages
+
+    config = _contracts_file(conformance_context)
+    result = entrypoints.check_entry_point_imports(import_scan, root_packages(config))
+    if result.nothing_to_examine:
+        pytest.skip(f"nothing to examine: {result.nothing_to_examine}")
+    assert_conforms(result.findings)
