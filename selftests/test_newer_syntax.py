@@ -85,6 +85,19 @@ def test_delegation_only_to_a_newer_interpreter(version, delegated):
     assert newersyntax.delegates(None) is False
 
 
+@pytest.mark.parametrize("version", [sys.version.split()[0], "3.8.10", "not a version"])
+def test_same_or_older_interpreter_is_never_asked(version, tmp_path, monkeypatch):
+    def refuse(*args: object) -> None:
+        raise AssertionError("reparse called for an interpreter that is not newer")
+
+    monkeypatch.setattr(newersyntax, "reparse", refuse)
+    make_repo(tmp_path / "repo", {"backend/main.py": "def f(:\n"})
+    index = build_index(tmp_path / "repo" / "backend")
+    source = parse_source("main.py", b"def f(:\n")
+    info = InterpreterInfo(python=sys.executable, version=version)
+    assert newersyntax.settle(index, {"main.py": source}, {"main.py": b"def f(:\n"}, info) == {"main.py": source}
+
+
 def test_child_parse_round_trips_to_the_same_result():
     """pysource.py run as a script under another interpreter gives what the in-process parse gives."""
     files = {
@@ -94,6 +107,7 @@ def test_child_parse_round_trips_to_the_same_result():
                           b"from m import *\n"),
         "broken.py": b"def f(:\n", "latin.py": b"# caf\xe9\n", "nul.py": b"x = 1\x00\n",
         "caf\u00e9/\u00fcber.py": "\ufeffname = '\u00fc'\n__all__ = [name]\n".encode(),
+        "undecodable-\udcff.py": b"import os\n",  # a file name that is not UTF-8 (surrogate-escaped)
     }
     parsed = newersyntax.reparse(sys.executable, files)
     assert parsed == {rel: parse_source(rel, data) for rel, data in files.items()}

@@ -112,9 +112,9 @@ def from_json(data: dict[str, object]) -> ParsedSource:
 
 def _main() -> int:
     """Child mode: parse {path: base64 bytes} from stdin with this interpreter, print JSON results."""
-    files = json.load(sys.stdin)
+    files = json.loads(sys.stdin.buffer.read().decode("utf-8"))  # not the locale's encoding: paths may be any name
     results = [to_json(parse_source(path, base64.b64decode(data))) for path, data in files.items()]
-    json.dump(results, sys.stdout)
+    sys.stdout.write(json.dumps(results))  # ASCII (escaped), whatever the child's locale
     return 0
 
 
