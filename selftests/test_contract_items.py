@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from selftests.builder import make_repo
+from selftests.conftest import SuiteRun
 from selftests.trees import PROJECT, reference_repo
 
 LAYERED = {
@@ -43,7 +44,8 @@ layers =
 ITEMS = "-k", "test_contract or entry_point"
 
 
-def run_items(run_suite, repo: Path, extra_root: str = "") -> object:
+def run_items(run_suite, repo: Path, extra_root: str = "") -> SuiteRun:
+    """The contract and entry-point items of tests/imports with a small contracts file."""
     contracts = repo / "contracts.ini"
     contracts.write_text(CONTRACTS.format(extra=extra_root), encoding="utf-8")
     return run_suite(repo / "backend", f"--importlinter-config={contracts}", *ITEMS, part="imports")

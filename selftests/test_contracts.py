@@ -213,6 +213,19 @@ def test_a_forbidden_contract_whose_only_source_is_missing_is_skipped_with_the_r
     assert all(results[key].kept for key in ("layers", "no-scripts", "no-test-code"))
 
 
+def test_a_missing_module_of_an_independent_layer_becomes_optional(tmp_path):
+    """`services | cache` with cache missing: services still sits between api and database."""
+    text = CONTRACTS.replace("    services\n    database\n    core\n\n[importlinter:contract:no-scripts]",
+                             "    services | cache\n    database\n    core\n\n[importlinter:contract:no-scripts]")
+    text = text.replace("    scripts\ninclude", "    scripts\n    cache\ninclude")
+    root = backend(tmp_path, {"core/config.py": "from services.chat import reply\nsettings = {}\n"})
+    results = check(tmp_path, root, text)
+    assert broken(results) == {"layers"}
+    assert "core.config -> services.chat (l.1)" in results["layers"].message
+    assert "note: checked without the modules of cache (root package cache does not exist yet)" in \
+        results["layers"].message
+
+
 def test_every_contract_is_skipped_without_a_graph_when_no_root_package_exists(tmp_path, monkeypatch):
     monkeypatch.setattr(contracts.grimp, "build_graph", lambda *a, **k: pytest.fail("graph built"))
     (tmp_path / "empty").mkdir()
