@@ -478,6 +478,19 @@ def group_of(spec: Spec, rel: str) -> str:
     return top if top in resolution_groups(spec) else "other"
 
 
+def examined(scan_: ImportScan, findings: list[Finding], group: str | None = None) -> Any:
+    """The check's result, or a skip that says why when it had no file to examine: a check
+    over nothing must not pass as if it had looked (`group`: one test_imports_resolve item)."""
+    from conformance.findings import CheckResult, Skipped
+
+    files = [rel for rel in scan_.sources if group is None or group_of(scan_.spec, rel) == group]
+    if files or findings:
+        return CheckResult(list(findings))
+    where = {None: "in the backend", "root": "in the backend root",
+             "other": "outside the plan's top-level directories"}.get(group, f"in {scan_.repo_path(group or '')}/")
+    return CheckResult(skipped=Skipped(f"no Python file {where}: nothing to check"))
+
+
 def resolution_groups(spec: Spec) -> list[str]:
     workers = spec.workers.split("/")[0]
     tops = [d.path.split("/")[0] for d in spec.dirs if not d.runtime and not d.path.startswith("//")]
@@ -533,8 +546,8 @@ def static_claims(scan_: ImportScan, resolution: dict[str, list[Finding]],
 
     def claim(findings: list[Finding], test: str, whole_file: bool = False) -> None:
         for finding in findings:
-            if finding.severity != "error":
-                continue
+            if finding.severity != "error" and finding.rule != "python_parses":
+                continue  # a file reported as newer syntax (a warning) still fails to import here
             rel = _backend_rel(scan_, finding.path)
             claims.setdefault(rel if whole_file or not finding.line else f"{rel}:{finding.line}", test)
 
@@ -589,6 +602,12 @@ def importability_results(scan_: ImportScan, report: object, claims: dict[str, s
             results[group].findings.append(Finding(
                 rule="importable", path=scan_.index.prefix or ".", message=f"import check incomplete: {error}",
                 fix="see the message", plan=PLAN_PARSE, phase=scan_.spec.phase_of("importable")))
+    checked = {_group_of_file(groups, rel) for rel in getattr(report, "checked", [])}
+    for group, result in results.items():
+        if group not in checked and not result.findings and result.skipped is None:
+            where = {"root": "in the backend root", "other": "outside the plan's top-level packages"}.get(
+                group, f"in {scan_.repo_path(group)}/")
+            result.skipped = Skipped(f"no production module {where}: nothing to import")
     return results  # type: ignore[return-value]
 
 

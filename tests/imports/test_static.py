@@ -10,32 +10,32 @@ pytestmark = pytest.mark.imports
 
 @pytest.mark.rule("python_parses")
 def test_python_files_parse(import_scan):
-    assert_conforms(imports.check_parse(import_scan))
+    assert_conforms(imports.examined(import_scan, imports.check_parse(import_scan)))
 
 
 @pytest.mark.rule("imports_resolve")
-def test_imports_resolve(import_group, resolution_findings):
-    assert_conforms(resolution_findings.get(import_group, []))
+def test_imports_resolve(import_group, resolution_findings, import_scan):
+    assert_conforms(imports.examined(import_scan, resolution_findings.get(import_group, []), import_group))
 
 
 @pytest.mark.rule("backend_prefix")
 def test_no_backend_prefix(import_scan):
-    assert_conforms(imports.check_backend_prefix(import_scan))
+    assert_conforms(imports.examined(import_scan, imports.check_backend_prefix(import_scan)))
 
 
 @pytest.mark.rule("relative_depth")
 def test_relative_import_depth(import_scan):
-    assert_conforms(imports.check_relative_depth(import_scan))
+    assert_conforms(imports.examined(import_scan, imports.check_relative_depth(import_scan)))
 
 
 @pytest.mark.rule("sys_path")
 def test_no_sys_path_changes(import_scan):
-    assert_conforms(imports.check_sys_path(import_scan))
+    assert_conforms(imports.examined(import_scan, imports.check_sys_path(import_scan)))
 
 
 @pytest.mark.rule("init_files")
 def test_init_files(import_scan):
-    assert_conforms(imports.check_init_files(import_scan))
+    assert_conforms(imports.examined(import_scan, imports.check_init_files(import_scan)))
 
 
 @pytest.mark.rule("name_clash")
