@@ -244,7 +244,7 @@ def test_empty_backend_gives_readable_failures_and_reasons(git, tmp_path, run_su
     prefix = "backend/" if git else ""
     assert f"{prefix}api/ is missing; the plan's target structure has /api/" in run.messages["test_required_dir[api]"]
     assert "no requirements.txt in the backend" in run.messages["test_dependencies_declared[missing]"]
-    assert "root package api does not exist yet" in run.messages["test_contract[layers]"]
+    assert "nothing to check yet: root packages api, services," in run.messages["test_contract[layers]"]
     assert run.outcomes["test_contract[layers]"] == "skipped"  # test_required_dir[api] owns it
     structure = ("test_required_dir", "test_runtime", "test_move[")
     imports_failed = {name for name in run.failed if not name.startswith(structure)}

@@ -15,15 +15,10 @@ from dataclasses import dataclass
 
 from conformance.findings import Finding
 from conformance.imports import ImportScan, absolute_target, is_production
-from conformance.rules import RULES, SUCCESS_CRITERIA, Rule
+from conformance.rules import RULES
 
 RULE = "entry_point"
-PLAN_ENTRY_POINT = "Proposed Target Structure: main.py # FastAPI app entry point (above the layers)"
-
-# Phase 3 (import fixes), criterion "All imports work correctly". Registered here until the
-# catalogue in rules.py lists it (then this line does nothing); the test module imports this
-# module at collection, before phases are assigned.
-RULES.setdefault(RULE, Rule(RULE, PLAN_ENTRY_POINT, 3, SUCCESS_CRITERIA[0]))
+PLAN_ENTRY_POINT = RULES[RULE].plan
 
 
 @dataclass(frozen=True)

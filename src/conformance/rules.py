@@ -51,6 +51,8 @@ RULES: dict[str, Rule] = {
         Rule("name_clash", "Import Problems: Multiple files importing with inconsistent paths", 3, SUCCESS_CRITERIA[0]),
         Rule("dependencies", "Success criteria: All imports work correctly (third-party imports declared)", 3, SUCCESS_CRITERIA[0]),
         Rule("importable", "Phase 3.3: Test all imports work correctly", 3, SUCCESS_CRITERIA[0]),
+        Rule("entry_point", "Proposed Target Structure: main.py # FastAPI app entry point (above the layers)", 3,
+             SUCCESS_CRITERIA[0]),
         Rule("contract", "Current structure: layers (existing, well organized)", 3, SUCCESS_CRITERIA[0]),
         Rule("alias", "Rollback Plan 3: Keep old import paths working during transition", 1, SUCCESS_CRITERIA[0]),
         Rule("app_boots", "Success criteria: FastAPI server starts without errors", 3, SUCCESS_CRITERIA[1]),
