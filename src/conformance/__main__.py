@@ -1,26 +1,40 @@
 """Command line of backend-conformance.
 
-    python -m conformance init [--backend DIR]   write conformance.toml and .importlinter here
+    python -m conformance init [--backend DIR]        write conformance.toml and .importlinter here
     python -m conformance plan [--backend-root DIR]   print the fix plan (never runs it)
+    python -m conformance --version
+
+The spec is found as the pytest plugin finds it: --conformance-config FILE (or the environment
+variable CONFORMANCE_CONFIG), else the nearest conformance.toml, or pyproject.toml holding
+[tool.conformance], in this directory or a parent. Errors print "ERROR: ..." and exit with 4,
+as pytest's usage errors do.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
+from conformance import __version__
 from conformance.repo import RepoError, build_index
 from conformance.spec import SpecError, load_spec
 
+USAGE_ERROR = 4  # pytest's exit code for usage errors: one code for every "you called it wrong"
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m conformance", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="python -m conformance", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"backend-conformance {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{init,plan}")
     plan = sub.add_parser("plan", help="print the shell commands that fix the structure findings (never runs them)")
-    plan.add_argument("--backend-root", type=Path, default=None, help="the backend (default: the spec's backend)")
-    plan.add_argument("--config", type=Path, default=None,
-                      help="spec file (default: conformance.toml, else pyproject.toml in the current directory)")
+    plan.add_argument("--backend-root", type=Path, default=None,
+                      help="the backend (default: CONFORMANCE_BACKEND_ROOT, else the spec's backend)")
+    plan.add_argument("--conformance-config", "--config", dest="config", type=Path, default=None,
+                      help="spec file (default: CONFORMANCE_CONFIG, else the nearest conformance.toml or "
+                           "pyproject.toml with [tool.conformance], here or in a parent directory)")
     init = sub.add_parser("init", help="write conformance.toml (the plan) and .importlinter into this repository")
     init.add_argument("--backend", default="backend", help="the backend directory, relative to here")
     init.add_argument("--force", action="store_true", help="overwrite existing files")
@@ -30,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
             return _init(Path.cwd(), args.backend, args.force)
         return _plan(args.config, args.backend_root)
     except (SpecError, RepoError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        print(f"ERROR: conformance: {exc}", file=sys.stderr)
+        return USAGE_ERROR
 
 
 def _init(here: Path, backend: str, force: bool) -> int:
@@ -40,8 +54,8 @@ def _init(here: Path, backend: str, force: bool) -> int:
 
     data = files("conformance") / "data"
     if not (here / backend).is_dir():
-        print(f"error: {here / backend} is not a directory (pass --backend DIR)", file=sys.stderr)
-        return 2
+        print(f"ERROR: conformance: {here / backend} is not a directory (pass --backend DIR)", file=sys.stderr)
+        return USAGE_ERROR
     spec_text = (data / "conformance.toml").read_text(encoding="utf-8").replace(
         'backend = "backend"', f'backend = "{backend}"', 1)
     written = []
@@ -64,16 +78,39 @@ def _plan(config: Path | None, backend: Path | None) -> int:
     from conformance.fixplan import build_plan
     from conformance.structure import index_scopes
 
+    config = config or _env_path("CONFORMANCE_CONFIG") or find_spec_file(Path.cwd())
     if config is None:
-        config = Path("conformance.toml") if Path("conformance.toml").is_file() else Path("pyproject.toml")
+        raise SpecError(f"no spec file: no conformance.toml, nor pyproject.toml with [tool.conformance], in "
+                        f"{Path.cwd()} or a parent directory (pass --conformance-config FILE, or write one with "
+                        "`python -m conformance init`)")
+    if not config.is_file():
+        raise SpecError(f"{config}: spec file not found")
     spec = load_spec(config.resolve())
-    root = backend or spec.backend
+    root = backend or _env_path("CONFORMANCE_BACKEND_ROOT") or spec.backend
     if root is None:
         raise SpecError(f"{config}: no backend: pass --backend-root or set `backend` in the spec")
     if not root.is_dir():
         raise RepoError(f"backend root {root} is not a directory")
     print(build_plan(spec, build_index(root, index_scopes(spec))), end="")
     return 0
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
+
+
+def find_spec_file(start: Path) -> Path | None:
+    """The nearest conformance.toml, or pyproject.toml holding [tool.conformance], in `start`
+    or a parent: where the plugin finds it when pytest runs from that directory."""
+    from conformance.settings import has_conformance_table
+
+    for directory in (start, *start.parents):
+        if (directory / "conformance.toml").is_file():
+            return directory / "conformance.toml"
+        if has_conformance_table(directory / "pyproject.toml"):
+            return directory / "pyproject.toml"
+    return None
 
 
 if __name__ == "__main__":
