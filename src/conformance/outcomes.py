@@ -17,7 +17,7 @@ import pytest
 
 from conformance import baseline as baseline_file
 from conformance.findings import CheckResult, ConformanceWarning, Finding, Skipped, render_all
-from conformance.report import Outcome, Tally, markdown, text_tables
+from conformance.report import Outcome, Tally, held_back_lines, markdown, text_tables
 from conformance.settings import from_invocation
 
 ALL_PHASES = 4
@@ -174,6 +174,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.outcome = "skipped"
             report.longrepr = (str(item.path), item.location[1] or 0,
                                f"Skipped: phase {phase} not enforced yet (--phase {state.phase}): {count}")
+            report.user_properties.append(("conformance_held", count))
             if hasattr(report, "wasxfail"):
                 del report.wasxfail
     return report
@@ -196,13 +197,15 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         return
     if report.failed:
         outcome = "failed" if report.when == "call" else "error"
+    elif report.skipped and "conformance_held" in props:
+        outcome = "held"  # a later phase than --phase: it ran, and its findings wait for that phase
     elif report.skipped:
         outcome = "baselined" if hasattr(report, "wasxfail") else "skipped"
     else:
         outcome = "passed"
     state.tally.record(Outcome(report.nodeid, props["conformance_rule"] or None,
                                props.get("conformance_phase") or None, outcome,
-                               report.longreprtext if report.failed else ""))
+                               report.longreprtext if report.failed else str(props.get("conformance_held", ""))))
 
 
 _configs: list[pytest.Config] = []
@@ -238,8 +241,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     terminalreporter.section("plan conformance")
     if state.phase < ALL_PHASES:
-        terminalreporter.line(f"enforcing plan phases 1-{state.phase}; later phases are reported as skipped")
+        enforced = "phase 1" if state.phase == 1 else f"phases 1-{state.phase}"
+        terminalreporter.line(f"enforcing plan {enforced}; later phases run and are counted as held back")
     for line in text_tables(state.tally):
+        terminalreporter.line(line)
+    for line in held_back_lines(state.tally):
         terminalreporter.line(line)
     if state.update_baseline and state.baseline_path is not None:
         terminalreporter.line(f"baseline rewritten: {state.baseline_path}")

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 
 from conformance.rules import RULES, SUCCESS_CRITERIA
 
-COLUMNS = ("passed", "failed", "error", "baselined", "skipped")
+COLUMNS = ("passed", "failed", "error", "baselined", "held", "skipped")
+HEADERS = {"held": "held back"}  # tests of a phase later than --phase: they ran, their findings wait
+MAX_HELD_LINES = 10
 NO_CRITERION = "Target structure and hygiene (no success criterion)"
 
 
@@ -30,7 +32,7 @@ class Tally:
 
     def record(self, outcome: Outcome) -> None:
         """Keep the worst outcome per test (a teardown error after a pass still counts)."""
-        rank = {"error": 4, "failed": 3, "baselined": 2, "skipped": 1, "passed": 0}
+        rank = {"error": 5, "failed": 4, "baselined": 3, "held": 2, "skipped": 1, "passed": 0}
         previous = self.outcomes.get(outcome.nodeid)
         if previous is None or rank[outcome.outcome] > rank[previous.outcome]:
             self.outcomes[outcome.nodeid] = outcome
@@ -65,7 +67,7 @@ def text_tables(tally: Tally) -> list[str]:
     lines = []
     for key, title in (("criterion", "success criterion"), ("phase", "plan phase")):
         width = max(len(label) for label, _ in rows(tally, key)) + 2
-        lines.append(f"{title:<{width}}" + "".join(f"{c:>10}" for c in COLUMNS))
+        lines.append(f"{title:<{width}}" + "".join(f"{HEADERS.get(c, c):>10}" for c in COLUMNS))
         for label, counts in rows(tally, key):
             lines.append(f"{label:<{width}}" + "".join(f"{counts[c]:>10}" for c in COLUMNS))
         totals = tally.totals()
@@ -74,14 +76,27 @@ def text_tables(tally: Tally) -> list[str]:
     return lines
 
 
+def held_back_lines(tally: Tally) -> list[str]:
+    """Which tests wait for a later phase and what they would raise: visible without -rs."""
+    held = sorted((o for o in tally.outcomes.values() if o.outcome == "held"), key=lambda o: o.nodeid)
+    if not held:
+        return []
+    lines = [f"held back by --phase ({len(held)}):"]
+    for outcome in held[:MAX_HELD_LINES]:
+        lines.append(f"  {outcome.nodeid.rsplit('::', 1)[-1]} (phase {outcome.phase}): {outcome.message}")
+    if len(held) > MAX_HELD_LINES:
+        lines.append(f"  ... and {len(held) - MAX_HELD_LINES} more (-rs lists them all)")
+    return [*lines, ""]
+
+
 def markdown(tally: Tally, title: str = "Backend conformance") -> str:
     out = [f"# {title}", ""]
     totals = tally.totals()
     verdict = "FAILED" if totals["failed"] or totals["error"] else "passed"
-    out.append(f"**{verdict}**: " + ", ".join(f"{totals[c]} {c}" for c in COLUMNS if totals[c]))
+    out.append(f"**{verdict}**: " + ", ".join(f"{totals[c]} {HEADERS.get(c, c)}" for c in COLUMNS if totals[c]))
     out.append("")
     for key, title_ in (("criterion", "Success criterion"), ("phase", "Plan phase")):
-        out.append(f"| {title_} | " + " | ".join(COLUMNS) + " |")
+        out.append(f"| {title_} | " + " | ".join(HEADERS.get(c, c) for c in COLUMNS) + " |")
         out.append("|---|" + "---:|" * len(COLUMNS))
         for label, counts in rows(tally, key):
             out.append(f"| {label} | " + " | ".join(str(counts[c]) for c in COLUMNS) + " |")

@@ -28,13 +28,13 @@ class Rule:
 RULES: dict[str, Rule] = {
     rule.id: rule
     for rule in (
-        Rule("required_dir", "Proposed Target Structure", 1, SUCCESS_CRITERIA[5]),
+        Rule("required_dir", "Proposed Target Structure", 1),
         Rule("package_dir", "Phase 3.2: Add proper __init__.py files where needed", 3, SUCCESS_CRITERIA[0]),
         Rule("move", "Files to Move/Reorganize", 1),
         Rule("move_history", "Rollback Plan 1: All moves use `git mv` to preserve history", 1),
         Rule("root_files", "File Organization: Too many files in backend root (20+ files)", 1),
         Rule("root_file_count", "File Organization: Too many files in backend root (20+ files)", 1),
-        Rule("root_dirs", "Proposed Target Structure", 1, SUCCESS_CRITERIA[5]),
+        Rule("root_dirs", "Proposed Target Structure", 1),
         Rule("forbidden", "Phase 1.1: Move debug/test files to /scripts/debug/ or delete", 1),
         Rule("node_only_in_workers", "Phase 2: Separate Node.js Components", 2, SUCCESS_CRITERIA[2]),
         Rule("no_python_in_workers", "/workers/: Node.js components (separate from Python)", 2, SUCCESS_CRITERIA[2]),
