@@ -139,6 +139,30 @@ def test_model_column_without_migration_fails_the_drift_check(run_suite, repo: R
     assert f"backend/database/models.py:{line} is out of step with the migrations" in message
     assert "wants add_column messages.cost_cents" in message
     assert 'alembic revision --autogenerate -m "sync models"' in message
+    assert message.count("is out of step with the migrations") == 1
+
+
+def test_env_py_without_the_models_import_is_one_finding_without_autogenerate(run_suite, repo: Repo) -> None:
+    """Every table removed is one cause, not a finding per table, and a migration generated from
+    it would drop every table: the finding points at target_metadata and says what to import."""
+    env_py = repo.root / "backend/alembic/env.py"
+    repo.edit("backend/alembic/env.py", "from database import models  # noqa: F401  (registers every table on "
+              "Base.metadata)\n", "").commit("env.py no longer imports the models")
+    line = line_of(env_py, "target_metadata = Base.metadata")
+    result = run_suite(repo.root / "backend", "-k", DRIFT_TEST, part=PART)
+    assert result.failed == {DRIFT_TEST}, result.output
+    message = result.messages[DRIFT_TEST]
+    assert message.startswith("1 finding:\n\n"), message
+    assert message.split("1 finding:\n\n", 1)[1].strip() == (
+        f"backend/alembic/env.py:{line} sets target_metadata to a MetaData that holds no tables: the models are "
+        "not imported in env.py, so `alembic check` after `alembic upgrade heads` on a throwaway SQLite file wants "
+        "every table the migrations created removed (conversations, messages, users)\n"
+        '  rule: migrations_drift (phase 1) - "Success criteria: Database migrations work"\n'
+        "  fix:  import the models module in env.py before `target_metadata = Base.metadata`: "
+        "from database import models  # noqa: F401  (importing it registers every model's table on "
+        "Base.metadata); do not generate a migration from this drift: it would drop every table")
+    assert "autogenerate" not in message
+    assert unchanged(repo)
 
 
 def test_missing_alembic_ini_is_a_clear_failure(run_suite, repo: Repo) -> None:

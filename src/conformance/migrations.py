@@ -616,9 +616,14 @@ def drift(alembic: Alembic, database: Database) -> CheckResult:
             f"migrated database); reproduce with: {alembic.shell('check')}", line=line)]
         )
     diffs = parse_differences(done.text) or parse_differences(done.error_text)
+    empty = _empty_metadata(alembic, database, diffs)
+    if empty is not None:
+        return CheckResult([empty])
     labels = ", ".join(d.label for d in diffs) or alembic.output_tail(done)
     fix = ("a model changed without a migration: " + alembic.shell('revision --autogenerate -m "sync models"')
-           + ", then review and commit the new revision; or undo the model change")
+           + "  (--autogenerate writes a migration from the difference between the models and the database: "
+           "review it before committing, it drops every table, column and index the models lack)"
+           "; or undo the model change")
     findings = []
     for diff in diffs or [Difference("change", None, None)]:
         location = _model_location(alembic, diff.table, diff.column)
@@ -631,3 +636,77 @@ def drift(alembic: Alembic, database: Database) -> CheckResult:
             f"{database.description} wants {what}{every}",
             fix, line=line))
     return CheckResult(findings)
+
+
+# -- drift with one cause: env.py does not import the models -------------------------------------
+
+_TARGET_METADATA = re.compile(r"^target_metadata\s*(?::[^=]*)?=", re.MULTILINE)
+_ADDS = ("add_", "modify_")
+
+
+def _env_py(alembic: Alembic) -> Path | None:
+    """env.py of the alembic config's script_location (%(here)s is the config's directory), else alembic/env.py."""
+    import configparser
+
+    config = alembic.path(alembic.config)
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(config, encoding="utf-8")
+        location = parser.get("alembic", "script_location", fallback="alembic")
+    except (configparser.Error, OSError, UnicodeDecodeError):
+        location = "alembic"
+    location = location.replace("%(here)s", str(config.parent))
+    candidate = Path(location) if Path(location).is_absolute() else alembic.backend / location
+    for env_py in (candidate / "env.py", alembic.backend / "alembic" / "env.py"):
+        if env_py.is_file():
+            return env_py
+    return None
+
+
+def _line_of(path: Path, pattern: re.Pattern[str]) -> int | None:
+    try:
+        text = path.read_text("utf-8", "replace")
+    except OSError:
+        return None
+    found = pattern.search(text)
+    return text.count("\n", 0, found.start()) + 1 if found else None
+
+
+def _models_import(alembic: Alembic, table: str) -> str:
+    """The import statement that registers `table`'s model (found by its __tablename__), or a generic one."""
+    location = _model_location(alembic, table, None)
+    prefix = f"{alembic.repo_prefix}/" if alembic.repo_prefix else ""
+    if location is None or not location[0].startswith(prefix) or not location[0].endswith(".py"):
+        return "import <the module that defines the models>  # noqa: F401"
+    module = location[0][len(prefix):-3].replace("/", ".").removesuffix(".__init__")
+    package, _, name = module.rpartition(".")
+    return f"from {package} import {name}  # noqa: F401" if package else f"import {module}  # noqa: F401"
+
+
+def _empty_metadata(alembic: Alembic, database: Database, diffs: list[Difference]) -> Finding | None:
+    """One finding when the drift removes every table the migrations created and adds nothing:
+    that is one cause (env.py's target_metadata holds no tables, because the models are not
+    imported there), not one difference per table. Autogenerating from this drift would write a
+    migration that drops every table, so the fix must not suggest it."""
+    removed = {d.table for d in diffs if d.op == "remove_table" and d.table}
+    if not removed or any(d.op.startswith(_ADDS) for d in diffs):
+        return None
+    try:
+        created = set(database_tables(database, python=alembic.python)) - {"alembic_version"}
+    except DatabaseSetupError:
+        return None
+    if not created or not created <= removed:
+        return None
+    env_py = _env_py(alembic)
+    path = alembic.display(env_py) if env_py else alembic.config_display
+    line = _line_of(env_py, _TARGET_METADATA) if env_py else None
+    tables = sorted(removed)
+    return alembic.finding(
+        DRIFT, path,
+        f"sets target_metadata to a MetaData that holds no tables: the models are not imported in env.py, so "
+        f"`alembic check` after `alembic upgrade heads` on {database.description} wants every table the "
+        f"migrations created removed ({', '.join(tables)})",
+        f"import the models module in env.py before `target_metadata = Base.metadata`: "
+        f"{_models_import(alembic, tables[0])}  (importing it registers every model's table on Base.metadata); "
+        "do not generate a migration from this drift: it would drop every table",
+        line=line)
