@@ -98,16 +98,37 @@ CASES = {
                       (repo.root / ".git/info/exclude").write_text("/backend/data/\n"))),
     "runtime file tracked": Case(
         "test_runtime_dir_untracked[data]",
-        ["backend/data/ holds 1 tracked by git: backend/data/users.json", "git rm -r --cached -- backend/data"],
+        ["backend/data/ holds 1 file tracked by git: backend/data/users.json", "git rm -r --cached -- backend/data"],
         _write_commit({"backend/data/users.json": "[]\n"}, force=("backend/data/users.json",))),
     "ignored file tracked": Case(
         "test_no_tracked_ignored_files",
         ["backend/.env is tracked although backend/.gitignore:5 ('.env') ignores it", "git rm --cached -- backend/.env"],
         _write_commit({"backend/.env": "TOKEN=x\n"}, force=("backend/.env",))),
-    "module beside package": Case(
+    "module beside an empty package": Case(
         "test_module_package_clash",
-        ["backend/cache.py sits beside the package backend/cache/", "git rm -- backend/cache.py"],
-        _write_commit({"backend/cache.py": "\n"})),
+        ["backend/cache.py sits beside the package backend/cache/",
+         "fix:  git rm -- backend/cache/__init__.py && git mv backend/cache.py backend/cache/__init__.py   # the empty "
+         "__init__.py gives way to this module's code, history kept"],
+        _write_commit({"backend/cache.py": "CACHE = {}\n", "backend/cache/__init__.py": "# cache package\n"})),
+    "module beside a package with code": Case(
+        "test_module_package_clash",
+        ["backend/cache.py sits beside the package backend/cache/",
+         "fix:  merge what backend/cache.py defines into backend/cache/__init__.py (importers get the package), "
+         "then: git rm -- backend/cache.py   # deletes this module: do it only after the merge"],
+        _write_commit({"backend/cache.py": "CACHE = {}\n", "backend/cache/__init__.py": "from cache.redis_cache import Cache\n"})),
+    "merge leftover": Case(
+        "test_no_forbidden_files[leftovers]",
+        ["backend/services/chat_service.py.orig is an editor or merge leftover (matches *.bak, *.orig, *.tmp, *~)"],
+        _write_commit({"backend/services/chat_service.py.orig": "old\n"})),
+    "typescript outside workers": Case(
+        "test_node_only_in_workers",
+        ["backend/utils/format.ts is a Node.js file outside workers/",
+         "mkdir -p backend/workers/utils && git mv backend/utils/format.ts backend/workers/utils/format.ts"],
+        _write_commit({"backend/utils/format.ts": "export const x = 1\n"})),
+    "python script without extension in workers": Case(
+        "test_no_python_in_workers",
+        ["backend/workers/telegram/rotate_logs is a Python file inside workers/, which holds Node.js only"],
+        _write_commit({"backend/workers/telegram/rotate_logs": "#!/usr/bin/env python3\nprint('rotate')\n"})),
     "module beside namespace dir": Case(
         "test_module_package_clash",
         ["backend/utils/helpers.py sits beside backend/utils/helpers/, which has no __init__.py",

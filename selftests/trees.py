@@ -64,7 +64,7 @@ LEGACY_FAILURES: dict[str, list[str]] = {
         "git mv backend/package-lock.json backend/workers/package-lock.json",
     ],
     "test_runtime_dir_untracked[logs]": [
-        "backend/logs/ holds 1 tracked by git: backend/logs/bot.log",
+        "backend/logs/ holds 1 file tracked by git: backend/logs/bot.log",
         "git rm -r --cached -- backend/logs",
     ],
     "test_runtime_dir_ignored[logs]": [
@@ -72,7 +72,8 @@ LEGACY_FAILURES: dict[str, list[str]] = {
     "test_runtime_dir_ignored[data]": [
         "backend/.gitignore does not ignore backend/data/", "echo /data/ >> backend/.gitignore"],
     "test_module_package_clash": [
-        "backend/database.py sits beside the package backend/database/", "git rm -- backend/database.py"],
+        "backend/database.py sits beside the package backend/database/",
+        "git rm -- backend/database/__init__.py && git mv backend/database.py backend/database/__init__.py"],
     "test_no_forbidden_files[test_*.py]": [
         "backend/test_bot.py is a test file outside a test directory",
         "git mv backend/test_bot.py backend/tests/test_bot.py"],

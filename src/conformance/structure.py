@@ -22,7 +22,7 @@ from conformance.rules import RULES
 from conformance.spec import DirRule, ForbiddenRule, Move, Spec
 
 NODE_FILES = ("package.json", "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml",
-              ".npmrc", ".nvmrc", "*.js", "*.mjs", "*.cjs")
+              ".npmrc", ".nvmrc", "*.js", "*.mjs", "*.cjs", "*.ts", "*.mts", "*.cts", "tsconfig.json")
 PYTHON_FILES = ("*.py", "*.pyc", "requirements*.txt", "pyproject.toml", "setup.py", "setup.cfg", "Pipfile")
 PLACEHOLDERS = (".gitkeep", ".keep", ".gitignore")
 
@@ -247,7 +247,8 @@ class _Checker:
             return
         kept = [p for p in inside if posixpath.basename(p) in PLACEHOLDERS]
         listed = ", ".join(offending[:5]) + (f" and {len(offending) - 5} more" if len(offending) > 5 else "")
-        state = "tracked by git" if self.index.is_git else "not ignored and would be committed"
+        noun = "file" if len(offending) == 1 else "files"
+        state = f"{noun} tracked by git" if self.index.is_git else f"{noun} not ignored, which would be committed"
         fix = self.remove_command([path], cached=True, recursive=True) + "   # keeps the files on disk"
         if kept and self.index.is_git:
             fix += "\ngit add -f -- " + " ".join(quote(p) for p in kept) + "   # keep the placeholder"
@@ -277,7 +278,7 @@ class _Checker:
                 fix = self.move_command(path, self.index.rel(rule.move_to)) + "   # or delete it: git rm"
             else:
                 fix = self.remove_command([path], cached=True) + "   # keeps it on disk; delete it if unneeded"
-            self.add("forbidden", rule.name, path, f"is a {rule.why} (matches {', '.join(rule.patterns)})",
+            self.add("forbidden", rule.name, path, f"is {_article(rule.why)} {rule.why} (matches {', '.join(rule.patterns)})",
                      fix, phase=rule.phase, claim=[path])
 
     def check_node_only_in_workers(self) -> None:
@@ -313,28 +314,55 @@ class _Checker:
         python = _Patterns(PYTHON_FILES)
         for path in self.index.under(self.workers):
             rel = path[len(self.workers) + 1 :]
-            if path in self.claimed or "node_modules/" in f"/{rel}" or not python.match(rel):
+            if path in self.claimed or "node_modules/" in f"/{rel}":
+                continue
+            if not python.match(rel) and not (posixpath.splitext(rel)[1] == "" and self._python_shebang(path)):
                 continue
             target = self.index.rel("scripts")
             self.add("no_python_in_workers", "", path,
                      f"is a Python file inside {self.shown_dir(self.spec.workers)}, which holds Node.js only",
                      self.move_command(path, target) + "   # or into the package it belongs to", claim=[path])
 
+    def _python_shebang(self, path: str) -> bool:
+        """A script without an extension that runs under Python (`#!/usr/bin/env python3`)."""
+        if self.index.link_out(path) is not None:
+            return False
+        try:
+            with open(self.index.root / path, "rb") as handle:
+                first = handle.readline(200)
+        except OSError:
+            return False
+        return first.startswith(b"#!") and b"python" in first
+
     def check_module_package_clash(self) -> None:
         for path in self.backend_files():
             if not path.endswith(".py") or not self.index.is_dir(path[:-3]):
                 continue
             package = path[:-3]
-            if f"{package}/__init__.py" in self.index.files:
+            init = f"{package}/__init__.py"
+            mover = "git mv" if self.index.is_git else "mv"
+            if init in self.index.files:
                 message = (f"sits beside the package {package}/: Python always imports the package, so this "
                            "module is dead code or imported by a path hack")
-                fix = f"{self.remove_command([path])}   # after moving anything still needed into {package}/"
+                if self._is_empty_module(init):  # the package adds nothing of its own: the module becomes it
+                    fix = (f"{self.remove_command([init])} && {mover} {quote(path)} {quote(init)}"
+                           "   # the empty __init__.py gives way to this module's code, history kept")
+                else:
+                    fix = (f"merge what {path} defines into {init} (importers get the package), then: "
+                           f"{self.remove_command([path])}   # deletes this module: do it only after the merge")
             else:
                 message = (f"sits beside {package}/, which has no __init__.py: `import "
                            f"{posixpath.basename(package)}` loads this module and the directory is unreachable")
-                mover = "git mv" if self.index.is_git else "mv"
-                fix = f"{mover} {quote(path)} {quote(package + '/__init__.py')}   # one package, history kept"
+                fix = f"{mover} {quote(path)} {quote(init)}   # one package, history kept"
             self.add("module_package_clash", "", path, message, fix, claim=[path])
+
+    def _is_empty_module(self, path: str) -> bool:
+        """Only blank lines and comments: nothing anyone imports from it."""
+        try:
+            text = (self.index.root / path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
+        return all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines())
 
     # -- the backend root ------------------------------------------------------------------
 
@@ -382,8 +410,8 @@ class _Checker:
         for top, files in sorted(by_dir.items()):
             where = self.index.rel(top)
             self.add("root_dirs", "", f"{where}/",
-                     f"is not in the plan's target structure ({len(files)} files); the backend root holds: "
-                     f"{planned_list}",
+                     f"is not in the plan's target structure ({len(files)} files); the plan's backend root holds "
+                     f"only: {planned_list}",
                      f"move its files into the planned directories (e.g. git mv {quote(files[0])} ...), or add "
                      f'"{top}" to [tool.conformance.root] allow_dirs', claim=files)
 
@@ -455,3 +483,8 @@ def index_scopes(spec: Spec) -> list[str]:
     """Repo-relative scopes the index must cover beyond the backend (spec paths with //)."""
     paths = [spec.workers, *(d.path for d in spec.dirs), *(m.to for m in spec.moves)]
     return sorted({p[2:].split("/")[0] for p in paths if p.startswith("//") and p[2:]})
+
+
+def _article(phrase: str) -> str:
+    """"a" or "an" for a phrase from the spec ("an editor or merge leftover")."""
+    return "an" if phrase[:1].lower() in "aeiou" else "a"
