@@ -13,6 +13,8 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from conformance.dbguard import GUARD_DIR, GUARD_ENV, Guard
+
 KEEP = frozenset({
     "PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM", "USER", "LOGNAME", "SHELL", "SYSTEMROOT",
 })
@@ -26,16 +28,21 @@ def kept(name: str) -> bool:
     return name in KEEP or name.startswith(KEEP_PREFIXES)
 
 
-def child_env(extra: Mapping[str, str] | None = None, *, python_path: Sequence[Path] = ()) -> dict[str, str]:
+def child_env(extra: Mapping[str, str] | None = None, *, python_path: Sequence[Path] = (),
+              guard: Guard | None = None) -> dict[str, str]:
     """The allowlisted parent environment, Python's safety settings, then the spec's `extra`.
 
-    `extra` overrides everything except PYTHONDONTWRITEBYTECODE; a PYTHONPATH in `extra` is
-    appended after `python_path` instead of replacing it, so the backend root stays importable.
+    `extra` overrides everything except PYTHONDONTWRITEBYTECODE and the guard; a PYTHONPATH in
+    `extra` is appended after `python_path` instead of replacing it, so the backend root stays
+    importable. With `guard` (every child that runs backend code), the database guard's
+    sitecustomize comes first on PYTHONPATH, so it loads before any backend code in that child
+    and in every Python process it starts.
     """
     env = {name: value for name, value in os.environ.items() if kept(name)}
     env["PYTHONNOUSERSITE"] = "1"
     extra = dict(extra or {})
-    paths = [str(p) for p in python_path]
+    extra.pop(GUARD_ENV, None)
+    paths = ([str(GUARD_DIR)] if guard is not None else []) + [str(p) for p in python_path]
     if extra.get("PYTHONPATH"):
         paths.append(extra["PYTHONPATH"])
     extra.pop("PYTHONPATH", None)
@@ -43,4 +50,6 @@ def child_env(extra: Mapping[str, str] | None = None, *, python_path: Sequence[P
         env["PYTHONPATH"] = os.pathsep.join(paths)
     env.update(extra)
     env.update(FORCED)
+    if guard is not None:
+        env[GUARD_ENV] = guard.env_value()
     return env

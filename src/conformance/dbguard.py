@@ -1,0 +1,117 @@
+"""The database guard, parent side: what a child that runs backend code may connect to, and the
+findings made from what it tried.
+
+Backend code decides by itself where it connects (an env.py that builds its URL from DB_HOST and
+ignores DATABASE_URL migrates that other database). Every child that runs backend code gets
+data/guard/sitecustomize.py on its PYTHONPATH and a `Guard` in CONFORMANCE_DB_GUARD: the child
+refuses any connection but the check's throwaway database (and SQLite files in the check's
+scratch directories) before a statement runs, and writes one JSON line per connection elsewhere
+to `report`. `guard_findings` turns those lines into one finding per cause.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GUARD_DIR = Path(__file__).resolve().parent / "data" / "guard"  # holds sitecustomize.py
+GUARD_ENV = "CONFORMANCE_DB_GUARD"
+
+
+@dataclass(frozen=True)
+class Guard:
+    """What one child may connect to, and where it reports what else it tried."""
+
+    database: str | None  # the throwaway database handed out as DATABASE_URL (None: SQLite scratch only)
+    scratch: tuple[Path, ...]  # directories where SQLite files may be opened (sandbox, the check's tmp)
+    backend: Path  # the backend's tree: its innermost frame locates a connection
+    report: Path  # JSON lines, appended by the child
+
+    def env_value(self) -> str:
+        return json.dumps({"allow": [self.database] if self.database else [],
+                           "dirs": [str(d) for d in self.scratch], "backend": str(self.backend),
+                           "report": str(self.report)})
+
+    def records(self) -> list[GuardRecord]:
+        return read_records(self.report)
+
+
+@dataclass(frozen=True)
+class GuardRecord:
+    """One connection a child made (or was refused) to something other than its database."""
+
+    url: str  # password never included
+    via: str  # sqlite3, psycopg, SQLAlchemy postgresql+psycopg, ...
+    path: str  # the child's file (a sandbox path; shown through SandboxPaths.display)
+    line: int
+    refused: bool
+
+    @property
+    def cause(self) -> tuple[str, str, int]:
+        return self.url, self.path, self.line
+
+
+def read_records(report: Path) -> list[GuardRecord]:
+    """The records of a report file (missing file: none); one per cause, in order of appearance."""
+    try:
+        lines = report.read_text("utf-8", "replace").splitlines()
+    except OSError:
+        return []
+    seen: dict[tuple[str, str, int], GuardRecord] = {}
+    for line in lines:
+        try:
+            raw = json.loads(line)
+            record = GuardRecord(str(raw["url"]), str(raw.get("via", "")), str(raw["path"]), int(raw["line"]),
+                                 bool(raw.get("refused", True)))
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by a killed child
+        known = seen.get(record.cause)
+        if known is None or (record.refused and not known.refused):
+            seen[record.cause] = record
+    return list(seen.values())
+
+
+def refused(records: Iterable[GuardRecord]) -> list[GuardRecord]:
+    return [r for r in records if r.refused]
+
+
+@dataclass(frozen=True)
+class GuardText:
+    """How one check words a refused connection."""
+
+    given: str  # what the child was given, e.g. "the `DATABASE_URL` it was given (a throwaway SQLite file)"
+    fix: str
+    where: str = ""  # what was running, e.g. "during `alembic upgrade heads`"
+    display: Callable[[str], str] = field(default=lambda path: path)  # sandbox path -> repository path
+
+
+def guard_message(record: GuardRecord, text: GuardText) -> tuple[str, int | None, str]:
+    """(path, line, message) of a refused connection: the database actually tried, never another."""
+    path = text.display(record.path) if record.path.startswith("/") else record.path
+    where = f" {text.where}" if text.where else ""
+    message = (f"connects to {record.url}, not to {text.given}{where}; the suite refused the connection before "
+               f"any statement ran ({record.via})")
+    return path, record.line or None, message
+
+
+def guard_fix(subject: str) -> str:
+    """The fix for code that picks its own database: read DATABASE_URL, or map DB_* placeholders."""
+    return (f"make {subject} read DATABASE_URL (e.g. os.environ[\"DATABASE_URL\"]); settings built from "
+            "DB_HOST/DB_NAME/... are checked as they are when [tool.conformance.test_env] maps them: "
+            "DB_HOST = \"{db_host}\", DB_PORT = \"{db_port}\", DB_NAME = \"{db_name}\", DB_USER = \"{db_user}\", "
+            "DB_PASSWORD = \"{db_password}\"")
+
+
+def scratch_dirs(*dirs: Path | None) -> tuple[Path, ...]:
+    return tuple(dict.fromkeys(Path(d) for d in dirs if d is not None))
+
+
+__all__ = ["Guard", "GuardRecord", "GuardText", "GUARD_DIR", "GUARD_ENV", "guard_fix", "guard_message",
+           "read_records", "refused", "scratch_dirs"]
+
+
+def describe_sources(records: Sequence[GuardRecord]) -> str:
+    """'a.py:3, b.py:9' for a summary line."""
+    return ", ".join(f"{r.path}:{r.line}" for r in records)
