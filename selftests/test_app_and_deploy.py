@@ -29,7 +29,7 @@ from selftests.trees import PROJECT
 
 APP_TESTS = ("test_app_boots_and_answers_health", "test_openapi_lists_routes", "test_app_shuts_down_cleanly")
 DEPLOY_TESTS = ("test_start_script_exists", "test_start_script_syntax", "test_start_script_paths",
-                "test_start_script_starts_app", "test_dockerfile_paths")
+                "test_start_script_starts_app", "test_start_script_installs_nothing", "test_dockerfile_paths")
 OWN_TESTS = APP_TESTS + DEPLOY_TESTS
 
 DOCKERFILE = """\

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,15 +42,17 @@ def is_ok(answer: HttpAnswer | None) -> bool:
     return answer is not None and answer.status == 200
 
 
-def poll_until_ok(process: ManagedProcess, url: str, timeout: float) -> HttpAnswer | None:
-    """GET `url` until it answers 200, `process` exits or `timeout` passes. Returns the last
-    answer (None: nothing answered), so a failure can say what the server did answer."""
+def poll_until_ok(process: ManagedProcess, url: str, timeout: float,
+                  give_up: Callable[[], bool] | None = None) -> HttpAnswer | None:
+    """GET `url` until it answers 200, `process` exits, `give_up()` says waiting is pointless
+    (the start script serves another port) or `timeout` passes. Returns the last answer (None:
+    nothing answered), so a failure can say what the server did answer."""
     last: HttpAnswer | None = None
 
     def answered_ok() -> bool:
         nonlocal last
         last = http_get(url, timeout=2)
-        return is_ok(last)
+        return is_ok(last) or (give_up is not None and give_up())
 
     process.wait_until(answered_ok, timeout, interval=0.2)
     return last

@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conformance.appserver import HttpAnswer, is_ok, poll_until_ok
+from conformance.boundport import PortWatch, misbound_finding
 from conformance.childenv import child_env
 from conformance.childoutput import as_repo_paths, condensed_output, key_error_line, quoted_block
 from conformance.deploy import deploy_finding
 from conformance.findings import CheckResult
+from conformance.installguard import InstallCall, make_guard, read_calls
+from conformance.listensockets import Listener
 from conformance.processes import ManagedProcess, StopResult
 from conformance.startscript import is_shell_script
 
@@ -36,6 +39,10 @@ class DeployRun:
     log: str = ""
     error: str | None = None
     reproduce: str = ""
+    port: int = 0
+    script_text: str = ""  # the script as it ran: install and port findings name its lines
+    installs: list[InstallCall] | None = None  # pip/uv/poetry/... calls the stand-ins saw (None: not run)
+    listening: list[Listener] | None = None  # where it listened instead of `port`, when it did
 
 
 def run_start_script(*, sandbox_root: Path, script: str, env: Mapping[str, str], python: str, health_path: str,
@@ -49,27 +56,33 @@ def run_start_script(*, sandbox_root: Path, script: str, env: Mapping[str, str],
     url = f"http://127.0.0.1:{port}{health_path}"
     shown_env = " ".join(f"{k}={v}" for k, v in env.items() if k in ("PORT", "HOST"))
     result = DeployRun(script, url, timeout,
-                       reproduce=f"cd {posixpath.dirname(script) or '.'} && {shown_env} ./{posixpath.basename(script)}")
+                       reproduce=f"cd {posixpath.dirname(script) or '.'} && {shown_env} ./{posixpath.basename(script)}",
+                       port=port, script_text=path.read_text("utf-8", "replace") if path.is_file() else "")
     argv = [str(path)] if os.access(path, os.X_OK) else (["bash", str(path)] if is_shell_script(path)
                                                            else [python, str(path)])
-    full_env = dict(env)
-    full_env["PATH"] = os.pathsep.join([str(Path(python).parent), os.environ.get("PATH", os.defpath)])
+    guard = make_guard(log_dir / "install-guard")  # installs stopped: the backend's environment never changes
+    full_env = {**guard.env, **env}
+    full_env["PATH"] = os.pathsep.join([str(guard.bin), str(Path(python).parent), os.environ.get("PATH", os.defpath)])
     started = time.monotonic()
     try:
-        process = ManagedProcess(argv, cwd=path.parent, env=child_env(full_env), name="deploy", log_dir=log_dir)
+        process = ManagedProcess(argv, cwd=path.parent, env=child_env(full_env, python_path=[guard.python_path]),
+                                 name="deploy", log_dir=log_dir)
     except OSError as exc:
         result.error = f"cannot run {script}: {exc}"
         return result
     with process:
-        health = poll_until_ok(process, url, timeout)
+        watch = PortWatch(process.alive, port, health_path)
+        health = poll_until_ok(process, url, timeout, give_up=watch)
         result.healthy = is_ok(health)
         result.seconds = time.monotonic() - started
         if not result.healthy and process.running:
             result.last_health = health
+            result.listening = watch.seen or None
         elif not result.healthy:
             result.exited_early = process.exit_code
         result.stop = process.terminate(grace if result.healthy else 0.0, whole_group=True)
         result.log = as_repo_paths(process.log(), sandbox_root)
+    result.installs = read_calls(guard.report)
     return result
 
 
@@ -88,6 +101,8 @@ def check_start(result: DeployRun, phase: int | None = None) -> CheckResult:
             f"exited with code {result.exited_early} before {result.url} answered"
             + (f": {error}" if error else "") + block,
             f"fix the error above; reproduce with: {result.reproduce}", phase))
+    elif not result.healthy and result.listening:
+        findings.append(misbound_finding(rel, result.script_text, result.listening, result.port, phase))
     elif not result.healthy:
         answered = "nothing answered" if result.last_health is None else f"it answered {result.last_health.status}"
         findings.append(deploy_finding(
