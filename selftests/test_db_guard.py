@@ -63,8 +63,8 @@ def test_sqlite3_outside_the_scratch_dirs_is_refused_and_recorded(tmp_path: Path
     assert (tmp_path / "canary.db").read_bytes() == before
     assert (tmp_path / "scratch" / "inside.db").is_file()
     assert records == [  # a scratch file is recorded (it is not the given database) but allowed
-        GuardRecord(f"sqlite:///{tmp_path / 'scratch' / 'inside.db'}", "sqlite3", str(path), 3, False),
-        GuardRecord(f"sqlite:///{tmp_path / 'canary.db'}", "sqlite3", str(path), 5, True)]
+        GuardRecord(f"sqlite:///{tmp_path / 'scratch' / 'inside.db'}", "sqlite3", str(path), 3, "scratch"),
+        GuardRecord(f"sqlite:///{tmp_path / 'canary.db'}", "sqlite3", str(path), 5, "refused")]
 
 
 def test_sqlalchemy_and_psycopg_refuse_another_server_and_allow_the_given_one_in_any_spelling(
@@ -105,6 +105,7 @@ def test_sqlalchemy_and_psycopg_refuse_another_server_and_allow_the_given_one_in
         (f"sqlite:///{tmp_path / 'elsewhere.db'}", "SQLAlchemy sqlite+pysqlite", 19, True),
     ]
     assert {r.path for r in records} == {path}
+    assert [(r.line, r.verdict) for r in records if not r.refused] == [(14, "given"), (18, "scratch")]
     assert "secret" not in (tmp_path / "guard.jsonl").read_text()
     assert (tmp_path / "scratch" / "app.db").is_file()  # relative to the child's cwd, a scratch dir
 
@@ -142,7 +143,7 @@ def test_drivers_that_are_not_installed_here_are_patched_on_import(tmp_path: Pat
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["psycopg2-other", "REFUSED", "psycopg2-given", "ALLOWED", "asyncpg-other",
                                    "REFUSED", "asyncpg-given", "ALLOWED", "pymysql-other", "REFUSED"]
-    assert [(r.url, r.via, r.line) for r in records] == [
+    assert [(r.url, r.via, r.line) for r in records if r.refused] == [
         ("postgresql://10.0.0.5/prod", "psycopg2", 11),
         ("postgresql://app@127.0.0.1/chatai", "asyncpg", 13),
         ("mysql://127.0.0.1/chatai", "pymysql", 15)]
@@ -173,6 +174,6 @@ def test_the_guard_costs_nothing_heavy_at_startup(tmp_path: Path) -> None:
 
 def test_records_are_one_per_cause_and_survive_a_cut_line(tmp_path: Path) -> None:
     report = tmp_path / "r.jsonl"
-    line = {"url": "sqlite:///x.db", "via": "sqlite3", "path": "/b/env.py", "line": 3, "refused": True}
+    line = {"url": "sqlite:///x.db", "via": "sqlite3", "path": "/b/env.py", "line": 3, "verdict": "refused"}
     report.write_text(json.dumps(line) + "\n" + json.dumps(line) + "\n" + '{"url": "sqlite:///y')
-    assert read_records(report) == [GuardRecord("sqlite:///x.db", "sqlite3", "/b/env.py", 3, True)]
+    assert read_records(report) == [GuardRecord("sqlite:///x.db", "sqlite3", "/b/env.py", 3, "refused")]

@@ -215,7 +215,10 @@ def test_env_py_that_ignores_database_url_stops_before_downgrade(tmp_path: Path)
     database = create_database(None, tmp_path / "db", python=sys.executable)
     [finding] = roundtrip(alembic_for(backend), database).findings
     assert "still empty" in finding.message and "Stopped before `downgrade base`" in finding.message
-    assert finding.location == "backend/alembic/env.py"
+    # the guard allowed the file (it lies in the sandbox) and saw where env.py opened it
+    assert "env.py migrates sqlite:///elsewhere.db (in the sandbox copy of the repository) instead." \
+        in finding.message
+    assert finding.location == f"backend/alembic/env.py:{line_of(env_py, 'with connectable.connect()')}"
     other = Database(f"sqlite:///{elsewhere}", "the database env.py chose", sqlite_path=elsewhere)
     assert "users" in database_tables(other, python=sys.executable)  # upgraded, never downgraded
 

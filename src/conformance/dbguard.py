@@ -12,8 +12,8 @@ to `report`. `guard_findings` turns those lines into one finding per cause.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 GUARD_DIR = Path(__file__).resolve().parent / "data" / "guard"  # holds sitecustomize.py
@@ -46,7 +46,11 @@ class GuardRecord:
     via: str  # sqlite3, psycopg, SQLAlchemy postgresql+psycopg, ...
     path: str  # the child's file (a sandbox path; shown through SandboxPaths.display)
     line: int
-    refused: bool
+    verdict: str  # "refused"; "scratch" (a SQLite file in a scratch dir, allowed); "given" (its database)
+
+    @property
+    def refused(self) -> bool:
+        return self.verdict == "refused"
 
     @property
     def cause(self) -> tuple[str, str, int]:
@@ -64,7 +68,7 @@ def read_records(report: Path) -> list[GuardRecord]:
         try:
             raw = json.loads(line)
             record = GuardRecord(str(raw["url"]), str(raw.get("via", "")), str(raw["path"]), int(raw["line"]),
-                                 bool(raw.get("refused", True)))
+                                 str(raw.get("verdict", "refused")))
         except (ValueError, KeyError, TypeError):
             continue  # a line cut short by a killed child
         known = seen.get(record.cause)
@@ -75,25 +79,6 @@ def read_records(report: Path) -> list[GuardRecord]:
 
 def refused(records: Iterable[GuardRecord]) -> list[GuardRecord]:
     return [r for r in records if r.refused]
-
-
-@dataclass(frozen=True)
-class GuardText:
-    """How one check words a refused connection."""
-
-    given: str  # what the child was given, e.g. "the `DATABASE_URL` it was given (a throwaway SQLite file)"
-    fix: str
-    where: str = ""  # what was running, e.g. "during `alembic upgrade heads`"
-    display: Callable[[str], str] = field(default=lambda path: path)  # sandbox path -> repository path
-
-
-def guard_message(record: GuardRecord, text: GuardText) -> tuple[str, int | None, str]:
-    """(path, line, message) of a refused connection: the database actually tried, never another."""
-    path = text.display(record.path) if record.path.startswith("/") else record.path
-    where = f" {text.where}" if text.where else ""
-    message = (f"connects to {record.url}, not to {text.given}{where}; the suite refused the connection before "
-               f"any statement ran ({record.via})")
-    return path, record.line or None, message
 
 
 def guard_fix(subject: str) -> str:
@@ -108,10 +93,10 @@ def scratch_dirs(*dirs: Path | None) -> tuple[Path, ...]:
     return tuple(dict.fromkeys(Path(d) for d in dirs if d is not None))
 
 
-__all__ = ["Guard", "GuardRecord", "GuardText", "GUARD_DIR", "GUARD_ENV", "guard_fix", "guard_message",
-           "read_records", "refused", "scratch_dirs"]
+__all__ = ["Guard", "GuardRecord", "GUARD_DIR", "GUARD_ENV", "guard_fix", "read_records", "refused",
+           "scratch_dirs", "elsewhere"]
 
 
-def describe_sources(records: Sequence[GuardRecord]) -> str:
-    """'a.py:3, b.py:9' for a summary line."""
-    return ", ".join(f"{r.path}:{r.line}" for r in records)
+def elsewhere(records: Iterable[GuardRecord]) -> list[GuardRecord]:
+    """Connections to databases other than the given one (refused or allowed scratch SQLite files)."""
+    return [r for r in records if r.verdict != "given"]

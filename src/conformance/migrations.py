@@ -32,6 +32,7 @@ import posixpath
 import re
 import secrets
 import sqlite3
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,9 +40,12 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from conformance.childenv import child_env
 from conformance.childoutput import quoted_block, traceback_frames
+from conformance.dbguard import Guard, GuardRecord, guard_fix, read_records, scratch_dirs
+from conformance.dburl import database_values
 from conformance.findings import CheckResult, Finding, Skipped
 from conformance.processes import Completed, ProcessTimeout, run
 from conformance.rules import RULES
+from conformance.sandbox import expand_env
 from conformance.sandboxpaths import SandboxPaths
 from conformance.spec import Spec
 
@@ -55,11 +59,13 @@ TAIL_LINES = 12
 
 
 class MigrationsError(Exception):
-    """The check cannot go on; `finding` says why (missing config, alembic missing, a failed step)."""
+    """The check cannot go on; `finding` says why (missing config, alembic missing, a failed step);
+    `findings` holds every cause when there are several (refused connections from two places)."""
 
-    def __init__(self, finding: Finding):
+    def __init__(self, finding: Finding, *more: Finding):
         super().__init__(finding.message)
         self.finding = finding
+        self.findings = [finding, *more]
 
 
 class DatabaseSetupError(Exception):
@@ -92,8 +98,26 @@ class Database:
 
 
 @dataclass(frozen=True)
+class Ran(Completed):
+    """A finished alembic command and the connections the guard saw: the first to the database it
+    was given, and every one elsewhere that it allowed (SQLite files in the sandbox or a scratch dir)."""
+
+    connections: tuple[GuardRecord, ...] = ()
+
+    @property
+    def elsewhere(self) -> list[GuardRecord]:
+        """Databases other than the given one, when the given one was never opened."""
+        return [] if any(r.verdict == "given" for r in self.connections) else \
+            [r for r in self.connections if r.verdict != "given"]
+
+
+@dataclass(frozen=True)
 class Alembic:
-    """How to run the backend's alembic: interpreter, sandbox backend root, config, env, timeout."""
+    """How to run the backend's alembic: interpreter, sandbox backend root, config, env, timeout.
+
+    `env` is the environment for commands without a database of their own. With `template` (the
+    spec's test_env) and `values` (its placeholders but the database ones), each command that is
+    given a database gets test_env filled with THAT database's {db_url}, {db_host}, ... instead."""
 
     python: str
     backend: Path  # the backend root inside the sandbox copy (cwd of every command)
@@ -104,14 +128,29 @@ class Alembic:
     phases: Mapping[str, int] = field(default_factory=dict)
     requirements: str = "requirements.txt"
     spec_source: str = "the spec"
+    template: Mapping[str, str] | None = None
+    values: Mapping[str, str] = field(default_factory=dict)
+    scratch: tuple[Path, ...] = ()  # where env.py may open SQLite files besides the sandbox
 
     @classmethod
     def from_spec(cls, spec: Spec, *, python: str, backend: Path, env: Mapping[str, str],
-                  repo_prefix: str = "") -> Alembic:
+                  repo_prefix: str = "", values: Mapping[str, str] | None = None,
+                  scratch: tuple[Path, ...] = ()) -> Alembic:
         return cls(python=python, backend=backend, config=spec.migrations.config, env=dict(env),
                    timeout=spec.migrations.timeout, repo_prefix=repo_prefix,
                    phases={rule: spec.phase_of(rule) for rule in RULE_IDS},
-                   requirements=spec.imports.requirements, spec_source=str(spec.source))
+                   requirements=spec.imports.requirements, spec_source=str(spec.source),
+                   template=dict(spec.test_env) if values is not None else None, values=dict(values or {}),
+                   scratch=scratch)
+
+    def env_for(self, database: Database | None) -> dict[str, str]:
+        """The environment of one command: DATABASE_URL and the {db_*} placeholders are `database`."""
+        if database is None:
+            return dict(self.env)
+        env = dict(self.env) if self.template is None else \
+            expand_env(self.template, {**self.values, **database_values(database.url)}, "test_env")
+        env["DATABASE_URL"] = database.url
+        return env
 
     # -- locations -------------------------------------------------------------------------
 
@@ -154,15 +193,43 @@ class Alembic:
                 f"set config = \"<path from the backend root>\" under [tool.conformance.migrations] in "
                 f"{self.spec_source}"))
 
-    def run(self, rule: str, *args: str, database: Database | None = None) -> Completed:
-        """`<python> -m alembic -c <config> *args` in the sandbox; a missing alembic or a timeout
-        becomes a MigrationsError finding, any other failure is returned for the caller to judge."""
-        env = dict(self.env)
-        if database is not None:
-            env["DATABASE_URL"] = database.url
+    def run(self, rule: str, *args: str, database: Database | None = None) -> Ran:
+        """`<python> -m alembic -c <config> *args` in the sandbox, under the database guard; a
+        missing alembic, a timeout or a connection the guard refused becomes a MigrationsError
+        finding, any other failure is returned for the caller to judge."""
+        env = self.env_for(database)
         argv = [self.python, "-m", "alembic", "-c", str(self.path(self.config)), *args]
+        given = env.get("DATABASE_URL") or None
+        with tempfile.TemporaryDirectory(prefix="conformance-dbguard-") as reports:
+            guard = Guard(given, scratch_dirs(self.sandbox.root, *self.scratch,
+                                              database.sqlite_path.parent if database and database.sqlite_path else None),
+                          self.backend, Path(reports) / "alembic.jsonl")
+            try:
+                done = self._run(rule, argv, args, env, guard)
+            finally:
+                records = read_records(guard.report)
+        refused = [r for r in records if r.refused]
+        if refused:
+            raise MigrationsError(*(self._refused_finding(rule, r, args, database) for r in refused))
+        return Ran(**vars(done), connections=tuple(records))
+
+    def _refused_finding(self, rule: str, record: GuardRecord, args: tuple[str, ...],
+                         database: Database | None) -> Finding:
+        """A connection env.py (or code it imports) made to a database it was not given."""
+        given = f" ({database.description})" if database is not None else ""
+        path = self.display(record.path) if record.path.startswith("/") else record.path
+        subject = path if path.endswith(".py") else "env.py"
+        return self.finding(
+            rule, path,
+            f"connects to {self.sandbox.scrub(record.url)}, not to the `DATABASE_URL` it was given{given}: the suite refused the "
+            f"connection before any statement ran (`alembic {' '.join(args)}`, {record.via})",
+            guard_fix(subject), line=record.line or None)
+
+    def _run(self, rule: str, argv: list[str], args: tuple[str, ...], env: Mapping[str, str],
+             guard: Guard) -> Completed:
         try:
-            done = run(argv, cwd=self.backend, env=child_env(env, python_path=[self.backend]), timeout=self.timeout)
+            done = run(argv, cwd=self.backend, env=child_env(env, python_path=[self.backend], guard=guard),
+                       timeout=self.timeout)
         except ProcessTimeout as exc:
             tail = self.sandbox.scrub(_last_lines(exc.output.decode("utf-8", "replace"), TAIL_LINES))
             raise MigrationsError(self.finding(
@@ -288,7 +355,7 @@ def single_head(alembic: Alembic) -> CheckResult:
     try:
         found = heads(alembic)
     except MigrationsError as exc:
-        return CheckResult([exc.finding])
+        return CheckResult(exc.findings)
     if not found:
         return CheckResult([alembic.finding(
             SINGLE_HEAD, alembic.config_display, "configures alembic, but it finds no revision at all",
@@ -439,15 +506,30 @@ def _upgrade(alembic: Alembic, rule: str, database: Database, step: str, *, veri
     else:
         problem = ""
     if not tables:
+        used = _used_instead(alembic, done)
+        path, line = (alembic.display(done.elsewhere[0].path), done.elsewhere[0].line) if done.elsewhere else \
+            (alembic.display("alembic/env.py") if (alembic.backend / "alembic" / "env.py").is_file()
+             else alembic.config_display, None)
         raise MigrationsError(alembic.finding(
-            rule, alembic.display("alembic/env.py") if (alembic.backend / "alembic" / "env.py").is_file()
-            else alembic.config_display,
+            rule, path,
             f"`alembic upgrade heads` succeeded but {database.description} given as DATABASE_URL is still "
-            f"empty{problem}: env.py migrates another database (sqlalchemy.url of alembic.ini?). "
+            f"empty{problem}: env.py migrates "
+            + (f"{used} instead. " if used else "another database (sqlalchemy.url of alembic.ini?). ")
             + ("Stopped before `downgrade base`, which would have dropped that database's tables" if rule == ROUNDTRIP
                else "Stopped: `alembic check` would compare the models with that other database"),
             "make env.py take the URL from the DATABASE_URL environment variable, e.g. "
-            "config.set_main_option(\"sqlalchemy.url\", os.environ[\"DATABASE_URL\"])"))
+            "config.set_main_option(\"sqlalchemy.url\", os.environ[\"DATABASE_URL\"])", line=line))
+
+
+def _used_instead(alembic: Alembic, done: Completed) -> str:
+    """The databases a command's env.py opened instead of the given one (SQLite files the guard
+    allowed in the sandbox), for messages that must name the database actually used."""
+    records = done.elsewhere if isinstance(done, Ran) else []
+    shown = []
+    for record in records:
+        scrubbed = alembic.sandbox.scrub(record.url)
+        shown.append(scrubbed if scrubbed == record.url else f"{scrubbed} (in the sandbox copy of the repository)")
+    return ", ".join(dict.fromkeys(shown))
 
 
 def migrate_to_head(alembic: Alembic) -> str | None:
@@ -477,9 +559,12 @@ def _step_failure(alembic: Alembic, rule: str, database: Database, command: str,
     what = ("make every downgrade() undo exactly what its upgrade() did (drop what it created, restore what it "
             "dropped)" if rule == ROUNDTRIP else "fix the migration so that it applies to an empty database")
     fix = f"{what}; reproduce with:\n{setup}{commands}"
+    used = _used_instead(alembic, done)
+    on = f"{used}, which env.py opened instead of {database.description} given as DATABASE_URL" if used \
+        else database.description
     return alembic.finding(
         rule, location,
-        f"`alembic {command}` failed ({step}) on {database.description}{during}"
+        f"`alembic {command}` failed ({step}) on {on}{during}"
         + _indent_block(alembic.output_tail(done)),
         fix, line=line)
 
@@ -498,7 +583,7 @@ def roundtrip(alembic: Alembic, database: Database) -> CheckResult:
             if done.returncode != 0:
                 raise MigrationsError(_step_failure(alembic, ROUNDTRIP, database, f"{verb} {target}", step, done))
     except MigrationsError as exc:
-        return CheckResult([exc.finding])
+        return CheckResult(exc.findings)
     return CheckResult()
 
 
@@ -601,7 +686,7 @@ def drift(alembic: Alembic, database: Database) -> CheckResult:
         _upgrade(alembic, DRIFT, database, "before `alembic check`")
         done = alembic.run(DRIFT, "check", database=database)
     except MigrationsError as exc:
-        return CheckResult([exc.finding])
+        return CheckResult(exc.findings)
     if done.returncode == 0:
         return CheckResult()
     output = done.text + "\n" + done.error_text

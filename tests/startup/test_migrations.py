@@ -9,6 +9,7 @@ import warnings
 
 import pytest
 
+from conformance.dburl import database_values, throwaway_sqlite
 from conformance.findings import ConformanceWarning
 from conformance.migrations import (
     Alembic,
@@ -26,12 +27,15 @@ pytestmark = pytest.mark.startup
 
 @pytest.fixture(scope="module")
 def alembic(conformance_context, backend_index, spec_env, sandbox_backend, tmp_path_factory):
-    """The backend's alembic, run by its interpreter in the sandbox copy with the spec's test_env."""
+    """The backend's alembic, run by its interpreter in the sandbox copy with the spec's test_env;
+    each command's {db_url}, {db_host}, ... are the database of its test (checked here with a
+    stand-in, so a bad placeholder fails every test with one line)."""
     ctx = conformance_context
-    env = spec_env({"tmp": str(tmp_path_factory.mktemp("migrations-env")), "python": ctx.python,
-                    "backend": str(sandbox_backend)})
+    tmp = tmp_path_factory.mktemp("migrations-env")
+    values = {"tmp": str(tmp), "python": ctx.python, "backend": str(sandbox_backend)}
+    env = spec_env({**values, **database_values(throwaway_sqlite(tmp))})
     return Alembic.from_spec(ctx.spec, python=ctx.python, backend=sandbox_backend, env=env,
-                             repo_prefix=backend_index.prefix)
+                             repo_prefix=backend_index.prefix, values=values, scratch=(tmp,))
 
 
 @pytest.fixture

@@ -127,6 +127,7 @@ def display(kind: str, parts: dict) -> str:
 # -- the policy -------------------------------------------------------------------------------
 
 _CONFIG = None
+_GIVEN_SEEN = []  # the given database is recorded once per process: enough to know it was used
 
 
 def config() -> dict:
@@ -185,16 +186,17 @@ def caller(cfg: dict) -> tuple:
 
 def check(target: tuple, shown: str, via: str) -> None:
     """Refuse (raise) a connection to anything but the check's database; record every
-    connection that is not to the given database."""
+    connection that is not to the given database, and the first one that is."""
     cfg = config()
     answer = verdict(target, cfg)
     if answer == "given":
-        return
+        if _GIVEN_SEEN or target[3] == ":memory:":
+            return
+        _GIVEN_SEEN.append(True)
     path, line = caller(cfg)
     if cfg["report"]:
         import json
-        record = {"url": shown, "via": via, "path": path, "line": line, "refused": answer == "refused",
-                  "pid": os.getpid()}
+        record = {"url": shown, "via": via, "path": path, "line": line, "verdict": answer, "pid": os.getpid()}
         try:
             with open(cfg["report"], "a", encoding="utf-8") as report:
                 report.write(json.dumps(record) + "\n")
