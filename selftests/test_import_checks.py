@@ -170,6 +170,8 @@ def test_layer_violation_fails_exactly_its_contract(tmp_path, run_suite):
     message = run.messages["test_contract[layers]"]
     assert "database.crud -> api.chat (l.1)" in message
     assert "fix: database/crud.py:1" in message
+    # The finding stands where the first broken import is, not at the contracts file.
+    assert message.startswith("1 finding:\n\nbackend/database/crud.py:1 breaks contract 'layers' (Layers: ")
 
 
 def _alias_spec(tmp_path, backend) -> str:

@@ -1,6 +1,8 @@
 """Each import-linter contract in .importlinter (or --importlinter-config) is its own test,
 plus one item for the contracts' root packages and one for imports of the entry point."""
 
+import re
+
 import pytest
 
 from conformance import entrypoints, imports
@@ -38,9 +40,11 @@ def test_contract(contract, contract_results, conformance_context, import_scan):
     if result.kept:
         return
     config = conformance_context.contracts_file
+    where = re.search(r"^fix: ([^\s:]+):(\d+):", result.message, re.MULTILINE)  # the first broken import
+    path, line = (import_scan.repo_path(where.group(1)), int(where.group(2))) if where else (str(config), None)
     assert_conforms([Finding(
-        rule="contract", subject=contract.id, path=str(config),
-        message=f"contract {contract.id!r} ({contract.name}) is broken:\n{result.message}",
+        rule="contract", subject=contract.id, path=path, line=line,
+        message=f"breaks contract {contract.id!r} ({contract.name}) of {config}:\n{result.message}",
         fix=("follow the `fix:` line(s) above" if "fix:" in result.message
              else f"see the reason above; `lint-imports --config {config}` shows the same from the backend root"),
         plan=PLAN_LAYERS, phase=conformance_context.spec.phase_of("contract"))])
