@@ -390,3 +390,111 @@ def test_start_script_syntax_and_shellcheck_errors(tmp_path, spec):
     [finding] = check_script_syntax(index, spec, 4).errors
     assert finding.location == "backend/start_production.sh:2" and finding.message.startswith("SC2068: ")
     assert "fix:  see https://www.shellcheck.net/wiki/SC2068" in finding.render()
+
+
+# --------------------------------------------------------------------------------------------
+# the start script may not change the backend's environment, and must serve the PORT it is given
+
+CANARY_BACKEND = """\
+\"\"\"A PEP 517 backend in the canary's own tree: pip can build and install it offline.\"\"\"
+import base64, hashlib, os, zipfile
+
+FILES = {"canarypkg/__init__.py": b"CANARY = True\\n",
+         "canarypkg-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\\nName: canarypkg\\nVersion: 1.0\\n",
+         "canarypkg-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\\nGenerator: canary\\nRoot-Is-Purelib: true\\n"
+                                          b"Tag: py3-none-any\\n"}
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    name = "canarypkg-1.0-py3-none-any.whl"
+    record = []
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as wheel:
+        for path, data in FILES.items():
+            wheel.writestr(path, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            record.append(f"{path},sha256={digest},{len(data)}")
+        record.append("canarypkg-1.0.dist-info/RECORD,,")
+        wheel.writestr("canarypkg-1.0.dist-info/RECORD", "\\n".join(record) + "\\n")
+    return name
+"""
+CANARY = {
+    "backend/vendor/canarypkg/pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "canary_build"\n'
+                                               'backend-path = ["."]\n',
+    "backend/vendor/canarypkg/canary_build.py": CANARY_BACKEND,
+}
+INSTALLS = 'mkdir -p logs data\npip install -r requirements.txt\npython -m pip install ./vendor/canarypkg\n'
+
+
+def _frozen() -> str:
+    """What the backend interpreter of the self-tests (this one) has installed."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "pip", "freeze", "--all"], capture_output=True, text=True,
+                          timeout=120, check=True)
+    return done.stdout
+
+
+@pytest.fixture
+def unchanged_interpreter():
+    """pip freeze before and after; should the guard ever fail, the canary is removed again."""
+    import subprocess
+    import sys
+
+    before = _frozen()
+    yield
+    after = _frozen()
+    if "canarypkg" in after.lower():
+        subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", "canarypkg"], capture_output=True,
+                       timeout=120)
+    assert after == before, "the start script changed the backend interpreter"
+
+
+def _with_installs(reference):
+    reference.write({**CANARY, "backend/requirements.txt":
+                     (reference.root / "backend/requirements.txt").read_text() + "./vendor/canarypkg\n"})
+    reference.edit("backend/start_production.sh", "mkdir -p logs data\n", INSTALLS, count=1)
+    return reference
+
+
+INSTALL_FINDING = ("backend/start_production.sh:9 installs packages at start-up: line 9: pip install -r "
+                   "requirements.txt (stopped by the check); line 10: python -m pip install ./vendor/canarypkg "
+                   "(stopped by the check). It changes the interpreter of whoever runs it (here the backend's own "
+                   "environment) and makes every start depend on the package index; install at build time: "
+                   "Dockerfile/CI, not at start-up")
+
+
+def test_start_script_installing_packages_changes_nothing(reference, suite, unchanged_interpreter):
+    _with_installs(reference).commit("install at start-up")
+    run = suite(reference)
+    outcomes = own(run)
+    assert outcomes["test_start_script_installs_nothing"] == "failed", run.output
+    message = run.messages["test_start_script_installs_nothing"]
+    assert INSTALL_FINDING in message
+    assert 'rule: deploy (phase 4) - "Phase 4.3: Update deployment scripts"' in message
+    assert "fix:  remove the installs from backend/start_production.sh (lines 9, 10) and install at build time: " \
+           "`RUN pip install -r requirements.txt` in the Dockerfile, or a CI step before deploying" in message
+    assert outcomes["test_start_script_starts_app"] == "passed"  # stopped installs exit 0: the rest still runs
+    assert outcomes["test_start_script_paths"] == outcomes["test_start_script_syntax"] == "passed"
+
+
+def test_start_script_installing_and_binding_a_fixed_port(reference, suite, unchanged_interpreter):
+    """pip installs, `alembic upgrade head` and a hard-coded port in one script: installs stopped, the
+    port named with its line, and the check gives up long before the ready timeout."""
+    from conformance.processes import free_port
+
+    fixed = free_port()  # hard-coded into the script: 8000 may be taken on this machine
+    _with_installs(reference).edit("backend/start_production.sh", '--port "${PORT:-8000}"', f"--port {fixed}",
+                                   count=1)
+    reference.commit("install at start-up, ignore PORT")
+    run = suite(reference, ready_timeout=120)
+    outcomes = own(run)
+    assert outcomes["test_start_script_starts_app"] == "failed", run.output
+    message = run.messages["test_start_script_starts_app"]
+    assert re.search(rf"backend/start_production\.sh:14 listens on 127\.0\.0\.1:{fixed}, not on the PORT it was "
+                     rf"given \(\d+\); the port is set here: --port {fixed} \\", message), message
+    assert f'fix:  take the port from the environment: write "${{PORT:-{fixed}}}" instead of {fixed} at line 14; ' \
+           "production sets PORT, [tool.conformance.deploy] env sets it for this check" in message
+    assert "did not serve" not in message and "nothing answered" not in message
+    assert run.seconds < 40, f"the check waited {run.seconds:.0f}s: it should stop soon after the server listens"
+    assert INSTALL_FINDING in run.messages["test_start_script_installs_nothing"]
