@@ -77,3 +77,16 @@ def test_readme_links_resolve_inside_a_clone(tmp_path):
               and not (clone / link.split("#")[0]).resolve().is_relative_to(clone)
               or not link.startswith("#") and not (clone / link.split("#")[0]).exists()]
     assert broken == [], f"relative links that do not resolve inside a clone: {broken}"
+
+
+def test_pyargs_run_shows_ids_as_in_this_repository(adopted):
+    """An adopting repository runs the installed suite; its ids must not be paths into the venv."""
+    done = subprocess.run([sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "-p", "no:cacheprovider",
+                           "-m", "not startup", "-k", "root_files or imports_resolve", "-rA"],
+                          cwd=adopted, capture_output=True, text=True, timeout=300,
+                          env={k: v for k, v in os.environ.items() if not k.startswith("CONFORMANCE_")})
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "structure/test_layout.py::test_root_files" in done.stdout
+    suite = str(PROJECT / "tests")
+    for line in done.stdout.splitlines():
+        assert "site-packages" not in line and "../" not in line and not line.startswith(suite), line

@@ -163,7 +163,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report.user_properties.append(("conformance_phase", phase or 0))
     if report.skipped and isinstance(report.longrepr, tuple) and report.longrepr[0].endswith("outcomes.py"):
         # assert_conforms raised the skip; point at the test, not at this helper
-        report.longrepr = (str(item.path), (item.location[1] or 0) + 1, report.longrepr[2])
+        report.longrepr = (_shown_file(item), (item.location[1] or 0) + 1, report.longrepr[2])
+    elif report.skipped and isinstance(report.longrepr, tuple) and Path(report.longrepr[0]) == item.path:
+        report.longrepr = (_shown_file(item), *report.longrepr[1:])
     if report.when == "call":
         findings = item.stash.get(FINDINGS, [])
         if state.update_baseline:
@@ -172,12 +174,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if phase and phase > state.phase and (report.failed or hasattr(report, "wasxfail")):
             count = f"would raise {len(findings)} finding(s)" if findings else "would fail"
             report.outcome = "skipped"
-            report.longrepr = (str(item.path), item.location[1] or 0,
+            report.longrepr = (_shown_file(item), item.location[1] or 0,
                                f"Skipped: phase {phase} not enforced yet (--phase {state.phase}): {count}")
             report.user_properties.append(("conformance_held", count))
             if hasattr(report, "wasxfail"):
                 del report.wasxfail
     return report
+
+
+def _shown_file(item: pytest.Item) -> str:
+    """The test file as the report shows it: the item's id path when the plugin gave the
+    installed suite repository-style ids (see plugin._suite_relative_ids), else its path."""
+    file = Path(item.nodeid.split("::", 1)[0])
+    renamed = not item.path.is_relative_to(item.config.rootpath) and ".." not in file.parts
+    return file.as_posix() if renamed and not file.is_absolute() else str(item.path)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

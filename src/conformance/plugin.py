@@ -165,8 +165,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ctx = config.stash.get(CONTEXT, None)
     if ctx is None:
         return
+    _suite_relative_ids(config, items)
     for item in items:
         rule = item.get_closest_marker("rule")
         has_phase = any(item.get_closest_marker(f"phase{n}") for n in PHASE_MARKERS)
         if rule is not None and rule.args and not has_phase:
             item.add_marker(_phase_mark(ctx.spec.phase_of(rule.args[0])))
+
+
+def _suite_relative_ids(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`pytest --pyargs conformance.suite` collects the installed suite, outside the adopting
+    repository's rootdir: pytest would show every id as a site-packages path. Give the suite's
+    items the ids they have in this repository (`structure/test_layout.py::test_root_files`)."""
+    import conformance.suite
+
+    suite = Path(conformance.suite.__file__).parent
+    if suite.is_relative_to(config.rootpath):
+        return  # run from this repository: pytest's own ids already read well
+    for item in items:
+        if item.path.is_relative_to(suite):
+            name = item.nodeid.split("::", 1)[1] if "::" in item.nodeid else item.name
+            item._nodeid = f"{item.path.relative_to(suite).as_posix()}::{name}"
