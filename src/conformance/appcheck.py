@@ -24,11 +24,12 @@ import shlex
 import signal
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance.appserver import HttpAnswer, serve_app
 from conformance.childoutput import condensed_output, key_error_line, last_backend_frame, quoted_block
+from conformance.dbguard import GuardRecord, as_shown, described, guard_fix, refused_message
 from conformance.findings import CheckResult, Finding
 from conformance.processes import StopResult
 from conformance.rules import RULES
@@ -61,6 +62,8 @@ class AppRun:
     stop: StopResult | None = None
     log: str = ""
     error: str | None = None  # the app could not be started at all (placeholder, spawn error)
+    database: str = ""  # the DATABASE_URL it was given
+    refused: list[GuardRecord] = field(default_factory=list)  # connections elsewhere, repo paths
 
 
 # --------------------------------------------------------------------------------------------
@@ -85,6 +88,7 @@ def run_app(*, backend: Path, repo_prefix: str, python: str, app: AppSpec, env: 
                  module_path=sandbox.display(backend / module_file),
                  reproduce=f"cd {repo_prefix or '.'} && {_env_prefix(shown_env or {})}python -m uvicorn {app.target} "
                            "--port 8000")
+    run.database = described(env.get("DATABASE_URL"))
     started = time.monotonic()
     try:
         with serve_app(backend=backend, python=python, app=app, env=env, log_dir=log_dir, name="app") as running:
@@ -100,6 +104,7 @@ def run_app(*, backend: Path, repo_prefix: str, python: str, app: AppSpec, env: 
             else:
                 run.exited_early = process.exit_code
             run.log = sandbox.scrub(process.log())
+        run.refused = [r for r in as_shown(running.guard.records(), sandbox) if r.refused] if running.guard else []
     except OSError as exc:  # the interpreter cannot be spawned
         run.error = f"cannot start {python}: {exc}"
     return run
@@ -113,6 +118,9 @@ def check_boot(run: AppRun, phase: int | None = None) -> CheckResult:
     """The app answers 200 on its health path within the startup timeout."""
     if run.error:
         return CheckResult([_finding(run.module_path, None, run.error, "check --backend-python", phase)])
+    if run.refused:  # the cause, whether or not the app survived the refusal
+        return CheckResult([_finding(r.path, r.line or None, refused_message(r, run.database, f"uvicorn {run.target}"),
+                                     guard_fix(r.path), phase) for r in run.refused])
     if run.healthy:
         return CheckResult()
     path, line = last_backend_frame(run.log)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conformance.childenv import child_env
+from conformance.dbguard import Guard, scratch_dirs
 from conformance.processes import ManagedProcess, free_port
 from conformance.spec import AppSpec
 
@@ -64,6 +65,7 @@ class RunningApp:
     port: int
     process: ManagedProcess
     health: HttpAnswer | None  # the health path's last answer during startup (None: nothing answered)
+    guard: Guard | None = None  # what the app may connect to; its report names what else it tried
 
     @property
     def healthy(self) -> bool:
@@ -83,11 +85,17 @@ def serve_app(*, backend: Path, python: str, app: AppSpec, env: Mapping[str, str
               name: str = "app", port: int | None = None) -> Iterator[RunningApp]:
     """Run uvicorn with cwd = `backend` (a sandbox copy), sanitized env + `env`; yield once the
     health path answers 200 or the startup timeout passes (then `healthy` is False and `health`
-    holds what it answered). Everything the server started is killed on exit, whatever happened."""
+    holds what it answered). Everything the server started is killed on exit, whatever happened.
+
+    The app runs under the database guard: its DATABASE_URL and SQLite files in the sandbox or
+    beside `log_dir` only; `guard.records()` (also after exit) says what else it tried."""
     port = port or free_port()
     command = uvicorn_command(python, app, backend, port)
-    process = ManagedProcess(command, cwd=backend, env=child_env(env, python_path=[backend]), name=name,
+    guard = Guard(env.get("DATABASE_URL") or None, scratch_dirs(backend, log_dir.parent), backend,
+                  log_dir / f"{name}.dbguard.jsonl")
+    process = ManagedProcess(command, cwd=backend, env=child_env(env, python_path=[backend], guard=guard), name=name,
                              log_dir=log_dir)
     url = f"http://127.0.0.1:{port}"
     with process:
-        yield RunningApp(url, port, process, poll_until_ok(process, url + app.health_path, app.startup_timeout))
+        yield RunningApp(url, port, process, poll_until_ok(process, url + app.health_path, app.startup_timeout),
+                         guard)

@@ -11,10 +11,16 @@ to `report`. `guard_findings` turns those lines into one finding per cause.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
+import py_compile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from conformance.sandboxpaths import SandboxPaths
 
 GUARD_DIR = Path(__file__).resolve().parent / "data" / "guard"  # holds sitecustomize.py
 GUARD_ENV = "CONFORMANCE_DB_GUARD"
@@ -30,12 +36,26 @@ class Guard:
     report: Path  # JSON lines, appended by the child
 
     def env_value(self) -> str:
+        precompile()
         return json.dumps({"allow": [self.database] if self.database else [],
                            "dirs": [str(d) for d in self.scratch], "backend": str(self.backend),
                            "report": str(self.report)})
 
     def records(self) -> list[GuardRecord]:
         return read_records(self.report)
+
+
+@functools.cache
+def precompile() -> None:
+    """Children run with PYTHONDONTWRITEBYTECODE, so they would compile the guard from source at
+    every start; bytecode for the suite's Python version is written once here (best effort)."""
+    for source in GUARD_DIR.glob("*.py"):
+        try:
+            cached = Path(importlib.util.cache_from_source(str(source)))
+            if not cached.exists() or cached.stat().st_mtime < source.stat().st_mtime:
+                py_compile.compile(str(source), cfile=str(cached), doraise=True)
+        except (OSError, py_compile.PyCompileError, NotImplementedError):
+            continue
 
 
 @dataclass(frozen=True)
@@ -81,6 +101,30 @@ def refused(records: Iterable[GuardRecord]) -> list[GuardRecord]:
     return [r for r in records if r.refused]
 
 
+def as_shown(records: Iterable[GuardRecord], sandbox: SandboxPaths) -> list[GuardRecord]:
+    """Records with sandbox paths (in `path` and in SQLite URLs) written as repository paths."""
+    return [replace(r, path=sandbox.display(r.path) if r.path.startswith("/") else r.path, url=sandbox.scrub(r.url))
+            for r in records]
+
+
+def described(url: str | None) -> str:
+    """How a message names the database a child was given (never with its password)."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme.split("+", 1)[0] == "sqlite":
+        return "a throwaway SQLite file"
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0] + "@" if len(netloc) == 2 else ""
+    return urlunsplit(parts._replace(netloc=user + netloc[-1]))
+
+
+def refused_message(record: GuardRecord, given: str, during: str) -> str:
+    """What a refused connection finding says after its path:line: the database actually tried."""
+    return (f"connects to {record.url}, not to the `DATABASE_URL` it was given{f' ({given})' if given else ''}: "
+            f"the suite refused the connection before any statement ran ({during}, {record.via})")
+
+
 def guard_fix(subject: str) -> str:
     """The fix for code that picks its own database: read DATABASE_URL, or map DB_* placeholders."""
     return (f"make {subject} read DATABASE_URL (e.g. os.environ[\"DATABASE_URL\"]); settings built from "
@@ -93,8 +137,8 @@ def scratch_dirs(*dirs: Path | None) -> tuple[Path, ...]:
     return tuple(dict.fromkeys(Path(d) for d in dirs if d is not None))
 
 
-__all__ = ["Guard", "GuardRecord", "GUARD_DIR", "GUARD_ENV", "guard_fix", "read_records", "refused",
-           "scratch_dirs", "elsewhere"]
+__all__ = ["Guard", "GuardRecord", "GUARD_DIR", "GUARD_ENV", "as_shown", "guard_fix", "read_records",
+           "refused", "refused_message", "scratch_dirs", "elsewhere"]
 
 
 def elsewhere(records: Iterable[GuardRecord]) -> list[GuardRecord]:

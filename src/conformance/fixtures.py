@@ -99,12 +99,15 @@ def importability(conformance_context: Context, import_scan: Any, sandbox_backen
     """A function: group -> CheckResult of the modules of that group that fail to import."""
     from conformance.importability import check_importability
     from conformance.imports import importability_results, static_claims
+    from conformance.dburl import database_values, throwaway_sqlite
     from conformance.sandbox import expand_env
 
     def build() -> Any:
         ctx = conformance_context
         files = [rel for rel in import_scan.sources if ctx.spec and importable_file(ctx.spec, rel)]
-        env = expand_env(ctx.spec.test_env, {"tmp": str(tmp_path_factory.mktemp("import-env"))}, "test_env")
+        tmp = tmp_path_factory.mktemp("import-env")
+        env = expand_env(ctx.spec.test_env, {"tmp": str(tmp), **database_values(throwaway_sqlite(tmp))}, "test_env")
+        env.setdefault("DATABASE_URL", throwaway_sqlite(tmp))  # the guard's allowed database, as for the app
         report = check_importability(sandbox_backend, files, python=ctx.python, env=env)
         structure = _indexed(conformance_context.structure)  # a shadowed module is the clash check's finding
         others = {"test_module_package_clash": structure.result("module_package_clash").findings}

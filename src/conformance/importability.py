@@ -57,6 +57,7 @@ from importlib.machinery import EXTENSION_SUFFIXES, SOURCE_SUFFIXES
 from pathlib import Path, PurePosixPath
 
 from conformance.childenv import child_env
+from conformance.dbguard import Guard, scratch_dirs
 from conformance.processes import Completed, ProcessTimeout, run
 
 PLUGIN = "pytest-import-check"
@@ -139,7 +140,7 @@ def check_importability(
         problem = _probe(interpreter, Path(tmp), env)
         if problem:
             return ImportabilityReport(error=problem)
-        return _Run(backend, interpreter, Path(tmp), _pytest_env(env, backend), timeout).check(wanted)
+        return _Run(backend, interpreter, Path(tmp), _pytest_env(env, backend, Path(tmp)), timeout).check(wanted)
 
 
 # -- the interpreter ----------------------------------------------------------------------------
@@ -217,9 +218,12 @@ def _probe(python: str, tmp: Path, env: Mapping[str, str] | None) -> str | None:
            f"{_tail(done.error_text or done.text)}"
 
 
-def _pytest_env(env: Mapping[str, str] | None, backend: Path) -> dict[str, str]:
-    """The child pytest's environment: allowlisted, the backend importable, no stray plugins."""
-    result = child_env(env, python_path=[backend])
+def _pytest_env(env: Mapping[str, str] | None, backend: Path, tmp: Path) -> dict[str, str]:
+    """The child pytest's environment: allowlisted, the backend importable, no stray plugins, and
+    the database guard (a module that connects at import time reaches only its DATABASE_URL or
+    SQLite files in the sandbox or `tmp`; the refusal is its import error, with the place)."""
+    guard = Guard((env or {}).get("DATABASE_URL") or None, scratch_dirs(backend, tmp), backend, tmp / "dbguard.jsonl")
+    result = child_env(env, python_path=[backend], guard=guard)
     for name in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS"):
         result.pop(name, None)
     result["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"

@@ -14,11 +14,13 @@ from conformance.appserver import HttpAnswer, is_ok, poll_until_ok
 from conformance.boundport import PortWatch, misbound_finding
 from conformance.childenv import child_env
 from conformance.childoutput import as_repo_paths, condensed_output, key_error_line, quoted_block
+from conformance.dbguard import Guard, GuardRecord, as_shown, described, guard_fix, refused_message, scratch_dirs
 from conformance.deploy import deploy_finding
 from conformance.findings import CheckResult
 from conformance.installguard import InstallCall, make_guard, read_calls
 from conformance.listensockets import Listener
 from conformance.processes import ManagedProcess, StopResult
+from conformance.sandboxpaths import SandboxPaths
 from conformance.startscript import is_shell_script
 
 STOP_GRACE = 10.0  # seconds between SIGTERM to the script's group and SIGKILL (proposed: deploy.stop_grace)
@@ -43,6 +45,8 @@ class DeployRun:
     script_text: str = ""  # the script as it ran: install and port findings name its lines
     installs: list[InstallCall] | None = None  # pip/uv/poetry/... calls the stand-ins saw (None: not run)
     listening: list[Listener] | None = None  # where it listened instead of `port`, when it did
+    database: str = ""  # the DATABASE_URL it was given, described
+    refused: list[GuardRecord] | None = None  # connections the database guard refused (repo paths)
 
 
 def run_start_script(*, sandbox_root: Path, script: str, env: Mapping[str, str], python: str, health_path: str,
@@ -65,7 +69,10 @@ def run_start_script(*, sandbox_root: Path, script: str, env: Mapping[str, str],
     full_env["PATH"] = os.pathsep.join([str(guard.bin), str(Path(python).parent), os.environ.get("PATH", os.defpath)])
     started = time.monotonic()
     try:
-        process = ManagedProcess(argv, cwd=path.parent, env=child_env(full_env, python_path=[guard.python_path]),
+        db_guard = Guard(env.get("DATABASE_URL") or None, scratch_dirs(sandbox_root, log_dir.parent), sandbox_root,
+                         log_dir / "deploy.dbguard.jsonl")  # every Python process the script starts
+        process = ManagedProcess(argv, cwd=path.parent, env=child_env(full_env, python_path=[guard.python_path],
+                                                                      guard=db_guard),
                                  name="deploy", log_dir=log_dir)
     except OSError as exc:
         result.error = f"cannot run {script}: {exc}"
@@ -83,6 +90,8 @@ def run_start_script(*, sandbox_root: Path, script: str, env: Mapping[str, str],
         result.stop = process.terminate(grace if result.healthy else 0.0, whole_group=True)
         result.log = as_repo_paths(process.log(), sandbox_root)
     result.installs = read_calls(guard.report)
+    result.database = described(env.get("DATABASE_URL"))
+    result.refused = [r for r in as_shown(db_guard.records(), SandboxPaths(sandbox_root)) if r.refused]
     return result
 
 
@@ -91,10 +100,13 @@ def check_start(result: DeployRun, phase: int | None = None) -> CheckResult:
     rel = result.script
     if result.error:
         return CheckResult([deploy_finding(rel, None, result.error, f"make {rel} executable and runnable", phase)])
-    findings = []
+    findings = [deploy_finding(r.path, r.line or None, refused_message(r, result.database, f"run of {rel}"),
+                               guard_fix(r.path), phase) for r in result.refused or []]
     shown = condensed_output(result.log)
     block = "\n" + quoted_block(shown) if shown else ""
-    if result.exited_early is not None:
+    if findings:
+        pass  # the refused connection is why the script failed, if it did: one cause, one finding
+    elif result.exited_early is not None:
         error = key_error_line(result.log)
         findings.append(deploy_finding(
             rel, None,

@@ -19,6 +19,7 @@ from shlex import quote
 from conformance.appserver import RunningApp, is_ok, poll_until_ok, serve_app
 from conformance.childenv import child_env
 from conformance.childoutput import quoted_block
+from conformance.dburl import database_values, throwaway_sqlite
 from conformance.fake_telegram import FakeTelegram
 from conformance.findings import CheckResult, Finding
 from conformance.migrations import Alembic, migrate_to_head
@@ -61,7 +62,9 @@ def check_worker(inputs: WorkerRunInputs) -> CheckResult:
         return CheckResult([worker_finding(spec, "workers_function", where, message, fix, subject=worker.name)])
 
     try:
-        backend_env = expand_env(spec.test_env, {"tmp": str(inputs.tmp)}, "test_env")
+        database = throwaway_sqlite(inputs.tmp)
+        backend_env = expand_env(spec.test_env, {"tmp": str(inputs.tmp), **database_values(database)}, "test_env")
+        backend_env.setdefault("DATABASE_URL", database)  # the database guard's allowed one, as for the app
     except PlaceholderError as exc:
         return fail(f"cannot run: {exc}", f"edit {spec.source}")
     in_backend = _cd(inputs.sandbox, inputs.sandbox_backend)
@@ -82,7 +85,8 @@ def check_worker(inputs: WorkerRunInputs) -> CheckResult:
                         f"{in_backend}{quote(inputs.python)} -m uvicorn {spec.app.target}")
         telegram = stack.enter_context(FakeTelegram())
         values = {"telegram_url": telegram.url, "backend_url": app.url, "port": str(free_port()),
-                  "tmp": str(inputs.tmp), "python": inputs.python, "backend": str(inputs.sandbox_backend)}
+                  "tmp": str(inputs.tmp), "python": inputs.python, "backend": str(inputs.sandbox_backend),
+                  **database_values(database)}
         try:
             command = [expand(arg, values, f"worker {worker.name}.command") for arg in worker.command]
             env = expand_env(worker.env, values, f"worker {worker.name}.env")

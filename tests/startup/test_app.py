@@ -9,8 +9,11 @@ The database is always a throwaway SQLite file from test_env ({tmp} is a fresh d
 with --database-url: this check does not migrate, and must not touch a real database.
 """
 
+from pathlib import Path
+
 import pytest
 
+from conformance.dburl import database_values, throwaway_sqlite
 from conformance.plugin import assert_conforms
 from conformance.sandbox import expand_env
 
@@ -25,12 +28,15 @@ def app_run(conformance_context, backend_index, spec_env, sandbox_backend, tmp_p
 
     ctx = conformance_context
     tmp = tmp_path_factory.mktemp("app")
-    values = {"tmp": str(tmp), "python": ctx.python, "backend": str(sandbox_backend)}
+    values = {"tmp": str(tmp), "python": ctx.python, "backend": str(sandbox_backend),
+              **database_values(throwaway_sqlite(tmp))}
     env = spec_env(values)
-    env.setdefault("DATABASE_URL", f"sqlite:///{tmp}/app.db")
+    env.setdefault("DATABASE_URL", throwaway_sqlite(tmp))
     logs = tmp / "logs"
     logs.mkdir()
-    shown = expand_env(ctx.spec.test_env, {**values, "tmp": "/tmp/conformance", "backend": "."}, "test_env")
+    shown_tmp = Path("/tmp/conformance")
+    shown = expand_env(ctx.spec.test_env, {**values, "tmp": str(shown_tmp), "backend": ".",
+                                           **database_values(throwaway_sqlite(shown_tmp))}, "test_env")
     return run_app(backend=sandbox_backend, repo_prefix=backend_index.prefix, python=ctx.python, app=ctx.spec.app,
                    env=env, log_dir=logs, shown_env=shown)
 

@@ -40,6 +40,7 @@ def deploy_run(conformance_context, backend_index, spec_env, tmp_path_factory, p
     """One run of the start script per test run (shared by xdist workers), in a FRESH copy of the
     tracked files (not the shared sandbox, where other checks may have created logs/, data/ or a
     database: a fresh clone has none of them). None when there is no start script."""
+    from conformance.dburl import database_values, throwaway_sqlite
     from conformance.processes import free_port
     from conformance.sandbox import make_sandbox
     from conformance.shared import shared
@@ -56,7 +57,8 @@ def deploy_run(conformance_context, backend_index, spec_env, tmp_path_factory, p
         backend = make_sandbox(backend_index, sandbox_root)
         tmp = tmp_path_factory.mktemp("deploy-env")
         port = free_port()
-        values = {"tmp": str(tmp), "python": ctx.python, "backend": str(backend), "port": str(port)}
+        values = {"tmp": str(tmp), "python": ctx.python, "backend": str(backend), "port": str(port),
+                  **database_values(throwaway_sqlite(tmp))}
         env = spec_env(values, (ctx.spec.deploy.env, "deploy.env"))
         env.setdefault("DATABASE_URL", f"sqlite:///{tmp}/app.db")
         logs = tmp / "logs"
