@@ -40,7 +40,15 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from conformance.childenv import child_env
 from conformance.childoutput import quoted_block, traceback_frames
-from conformance.dbguard import Guard, GuardRecord, guard_fix, read_records, scratch_dirs
+from conformance.dbguard import (
+    Guard,
+    GuardRecord,
+    as_shown,
+    guard_fix,
+    read_records,
+    refused_message,
+    scratch_dirs,
+)
 from conformance.dburl import database_values
 from conformance.findings import CheckResult, Finding, Skipped
 from conformance.processes import Completed, ProcessTimeout, run
@@ -216,14 +224,12 @@ class Alembic:
     def _refused_finding(self, rule: str, record: GuardRecord, args: tuple[str, ...],
                          database: Database | None) -> Finding:
         """A connection env.py (or code it imports) made to a database it was not given."""
-        given = f" ({database.description})" if database is not None else ""
-        path = self.display(record.path) if record.path.startswith("/") else record.path
-        subject = path if path.endswith(".py") else "env.py"
+        [shown] = as_shown([record], self.sandbox)
         return self.finding(
-            rule, path,
-            f"connects to {self.sandbox.scrub(record.url)}, not to the `DATABASE_URL` it was given{given}: the suite refused the "
-            f"connection before any statement ran (`alembic {' '.join(args)}`, {record.via})",
-            guard_fix(subject), line=record.line or None)
+            rule, shown.path,
+            refused_message(shown, database.description if database is not None else "",
+                            f"`alembic {' '.join(args)}`"),
+            guard_fix(shown.path if shown.path.endswith(".py") else "env.py"), line=shown.line or None)
 
     def _run(self, rule: str, argv: list[str], args: tuple[str, ...], env: Mapping[str, str],
              guard: Guard) -> Completed:
