@@ -1,16 +1,20 @@
 """A small in-process fake of the Telegram Bot API, for running bot workers in tests.
 
-It serves `http://127.0.0.1:<port>/bot<token>/<method>` like api.telegram.org does (so a worker
-only needs its API base URL pointed here), answers with the real API's JSON envelope
+It serves `http://127.0.0.1:<port>/bot<token>/<method>` like api.telegram.org does (workers that
+talk to https://api.telegram.org reach it through the Node.js guard, data/node_guard.cjs, which
+re-targets their requests here), answers with the real API's JSON envelope
 (`{"ok": true, "result": ...}` / `{"ok": false, "error_code": ..., "description": ...}`), and
-implements what a long-polling bot uses:
+implements what node-telegram-bot-api, telegraf and grammY need to start and poll:
 
-- getMe, deleteWebhook (and a few harmless setters that answer `true`);
-- getUpdates: long poll honouring `offset` (confirms earlier updates), `limit` and `timeout`
-  (capped at `max_poll` seconds so a test never hangs on it);
+- getMe, getWebhookInfo, getMyCommands, deleteWebhook and harmless setters and actions
+  (setMyCommands, sendChatAction, ...) that answer `true`; other methods answer Telegram's
+  404 "Not Found" error;
+- getUpdates: long poll honouring `offset` (confirms earlier updates; negative: the last ones),
+  `limit` and `timeout` (capped at `max_poll` seconds so a test never hangs on it);
 - sendMessage: recorded as `{"token", "chat_id", "text"}` for the test to wait on.
 
-Parameters are read from the query string, a JSON body or a form body, as Telegram accepts.
+Parameters are read from the query string and from a JSON, urlencoded or multipart/form-data
+body (plain or chunked), as Telegram accepts: the libraries differ in what they send.
 
     with FakeTelegram() as telegram:
         ...start the worker with TELEGRAM_API_BASE=telegram.url...
@@ -20,6 +24,8 @@ Parameters are read from the query string, a JSON body or a form body, as Telegr
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import json
 import threading
 import time
@@ -145,6 +151,11 @@ class FakeTelegram:
                     return None
                 self._lock.wait(remaining)
 
+    def polling_tokens(self) -> list[str]:
+        """The bots that called getUpdates so far, in the order they first did (a master runs several)."""
+        with self._lock:
+            return list(dict.fromkeys(c.token for c in self.calls if c.method.lower() == "getupdates" and c.token))
+
     def pending(self, token: str) -> int:
         """Updates queued for `token` that the bot has not confirmed yet."""
         with self._lock:
@@ -170,6 +181,10 @@ class FakeTelegram:
             return 401, _error(401, "Unauthorized")
         if name == "getme":
             return 200, _ok(self._bot(token))
+        if name == "getwebhookinfo":
+            return 200, _ok({"url": "", "has_custom_certificate": False, "pending_update_count": self.pending(token)})
+        if name == "getmycommands":
+            return 200, _ok([])
         if name == "getupdates":
             return self._get_updates(token, params)
         if name == "sendmessage":
@@ -195,11 +210,11 @@ class FakeTelegram:
         with self._lock:
             while True:
                 queue = self._updates.setdefault(token, [])
-                if offset:
+                if offset > 0:
                     # Like Telegram: an offset confirms every update with a lower id.
                     queue[:] = [u for u in queue if u["update_id"] >= offset]
                 if queue or self._closing:
-                    return 200, _ok(list(queue[:limit]))
+                    return 200, _ok(list(queue[offset:] if offset < 0 else queue[:limit]))
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return 200, _ok([])
@@ -223,6 +238,26 @@ class FakeTelegram:
             self._lock.notify_all()
         return 200, _ok({"message_id": message_id, "date": int(time.time()), "text": text,
                          "chat": {"id": chat_id, "type": "private"}, "from": self._bot(token)})
+
+
+def _multipart_fields(content_type: str, raw: bytes) -> dict[str, Any]:
+    """The text fields of a multipart/form-data body (file parts are named, not kept)."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode("latin-1") + raw)
+    if not message.is_multipart():
+        raise ValueError("malformed multipart/form-data body")
+    fields: dict[str, Any] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        if part.get_filename():
+            fields[name] = f"<file {part.get_filename()}>"
+            continue
+        payload = part.get_payload(decode=True)
+        fields[name] = payload.decode(part.get_content_charset() or "utf-8", "replace") \
+            if isinstance(payload, bytes) else ""
+    return fields
 
 
 def _ok(result: Any) -> dict[str, Any]:
@@ -267,11 +302,11 @@ def _handler_for(fake: FakeTelegram) -> type[BaseHTTPRequestHandler]:
 
         def _params(self, query: str) -> dict[str, Any]:
             params: dict[str, Any] = {k: v[-1] for k, v in urllib.parse.parse_qs(query).items()}
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length > 0 else b""
+            raw = self._body()
             if not raw:
                 return params
-            kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            content_type = self.headers.get("Content-Type") or ""
+            kind = content_type.split(";")[0].strip().lower()
             if kind == "application/json":
                 try:
                     body = json.loads(raw.decode("utf-8"))
@@ -282,7 +317,24 @@ def _handler_for(fake: FakeTelegram) -> type[BaseHTTPRequestHandler]:
                 params.update(body)
             elif kind == "application/x-www-form-urlencoded":
                 params.update({k: v[-1] for k, v in urllib.parse.parse_qs(raw.decode("utf-8")).items()})
+            elif kind == "multipart/form-data":
+                params.update(_multipart_fields(content_type, raw))
             return params
+
+        def _body(self) -> bytes:
+            """The request body: Content-Length bytes, or chunked (node streams send that)."""
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                chunks = []
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        while self.rfile.readline().strip():  # trailers
+                            pass
+                        return b"".join(chunks)
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length > 0 else b""
 
         def _reply(self, status: int, body: dict[str, Any]) -> None:
             data = json.dumps(body).encode("utf-8")

@@ -1,6 +1,8 @@
 """One worker of the spec, run for real (rule `workers_function`): the backend, migrated, in the
-sandbox; the fake Telegram Bot API; the worker. One user message in, its reply out, then SIGTERM:
-the worker must exit within its grace and leave nothing it started behind.
+sandbox; the fake Telegram Bot API; the worker under the Node.js network guard (nodeguard.py:
+api.telegram.org goes to the fake, nothing else leaves loopback). One user message in for every
+bot that polls, its reply out, then SIGTERM: the worker must exit within its grace and leave
+nothing it started behind. Hosts the worker tried to reach are findings.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import string
 import time
 from collections.abc import Iterable, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 from shlex import quote
 
 from conformance.appserver import RunningApp, is_ok, poll_until_ok, serve_app
@@ -23,8 +27,9 @@ from conformance.dburl import database_values, throwaway_sqlite
 from conformance.fake_telegram import FakeTelegram
 from conformance.findings import CheckResult, Finding
 from conformance.migrations import Alembic, migrate_to_head
+from conformance.nodeguard import GuardRecord, guarded_env, read_record, require_option, unguarded_node
 from conformance.nodejs import NODE_MISSING
-from conformance.processes import ManagedProcess, free_port
+from conformance.processes import ManagedProcess, command_line, free_port
 from conformance.sandbox import PlaceholderError, expand, expand_env
 from conformance.sandboxpaths import SandboxPaths
 from conformance.spec import Spec, WorkerSpec
@@ -34,6 +39,8 @@ from conformance.workers import worker_finding
 TEST_CHAT_ID = 424242
 TEST_USER_ID = 424242
 TEST_TEXT = "Hello from the conformance suite"
+POLL_SETTLE = 1.0  # after the last new bot started polling, how long to wait for another one
+GUARD_SETTLE = 0.5  # a node process just started may not have loaded the guard yet
 
 
 @dataclass
@@ -52,14 +59,29 @@ class WorkerRunInputs:
         return SandboxPaths(self.sandbox_backend, self.repo_prefix)
 
 
+@dataclass
+class WorkerRun:
+    """What one run showed: the findings, the messages that reached sendMessage, the guard's record."""
+
+    result: CheckResult
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    record: GuardRecord = field(default_factory=GuardRecord)
+
+
 def check_worker(inputs: WorkerRunInputs) -> CheckResult:
     """Run one worker for real; see the module docstring. Every process is reaped on return."""
+    return run_worker(inputs).result
+
+
+def run_worker(inputs: WorkerRunInputs) -> WorkerRun:
+    """check_worker, keeping what the fake Bot API and the network guard saw (self-tests assert on it)."""
     spec, worker = inputs.spec, inputs.worker
     where = f"worker {worker.name}"
     shown_cmd = " ".join(quote(a) for a in worker.command)
 
-    def fail(message: str, fix: str) -> CheckResult:
-        return CheckResult([worker_finding(spec, "workers_function", where, message, fix, subject=worker.name)])
+    def fail(message: str, fix: str) -> WorkerRun:
+        return WorkerRun(CheckResult([worker_finding(spec, "workers_function", where, message, fix,
+                                                     subject=worker.name)]))
 
     try:
         database = throwaway_sqlite(inputs.tmp)
@@ -94,7 +116,9 @@ def check_worker(inputs: WorkerRunInputs) -> CheckResult:
                 if worker.ready_url else None
         except PlaceholderError as exc:
             return fail(f"has a bad placeholder in the spec: {exc}", f"edit {spec.source}")
-        child = child_env(env)
+        record_path = inputs.tmp / "node-guard.jsonl"
+        child = guarded_env(child_env(env), record=record_path, telegram_url=telegram.url,
+                            allow=[urlsplit(app.url).hostname or ""])
         cwd = inputs.sandbox.path(worker.cwd)
         if os.sep not in command[0] and shutil.which(command[0], path=child.get("PATH", "")) is None:
             message = NODE_MISSING if command[0] == "node" else f"{command[0]} (its command) is not on PATH"
@@ -107,8 +131,12 @@ def check_worker(inputs: WorkerRunInputs) -> CheckResult:
         stack.enter_context(process)
         reproduce = _cd(inputs.sandbox, cwd) + _command_line(worker.command, worker.env)
         findings = _exercise(spec, worker, process, telegram, app, ready_url, reproduce, where)
-        findings += _stop(spec, worker, process, where, output_shown=bool(findings))
-    return CheckResult(findings)
+        findings += _unguarded(spec, worker, process, record_path, where)
+        stopped = _stop(spec, worker, process, where, output_shown=bool(findings))
+        sent = list(telegram.sent)
+    record = read_record(record_path)
+    findings += _network_findings(spec, worker, record, inputs.sandbox) + stopped
+    return WorkerRun(CheckResult(findings), sent, record)
 
 
 def _safe_name(name: str) -> str:
@@ -174,17 +202,85 @@ def _exercise(spec: Spec, worker: WorkerSpec, process: ManagedProcess, telegram:
     poll = telegram.wait_for_call("getUpdates", worker.reply_timeout)
     if poll is None:
         return finding(f"became ready but did not poll getUpdates on the fake Telegram API ({telegram.url}) within "
-                       f"{worker.reply_timeout:g}s; {telegram.summary()}; is the Bot API base URL taken from the "
-                       f"environment?\n  its last output:\n{process.tail()}")
-    telegram.queue_message(poll.token, TEST_CHAT_ID, TEST_USER_ID, TEST_TEXT)
-    sent = telegram.wait_for_sent(lambda m: m["token"] == poll.token and m["chat_id"] == TEST_CHAT_ID,
-                                  worker.reply_timeout)
-    if sent is None:
-        return finding(f"did not answer a Telegram message within {worker.reply_timeout:g}s: no sendMessage to chat "
-                       f"{TEST_CHAT_ID} for the bot that polled; {telegram.summary()}\n"
-                       f"  its last output:\n{process.tail()}\n"
-                       f"  the backend's last output:\n{app.process.tail(lines=10)}")
-    return []
+                       f"{worker.reply_timeout:g}s; {telegram.summary()} (the suite routes requests for "
+                       "api.telegram.org there; another Bot API root must come from the worker's env, "
+                       f"e.g. {{telegram_url}})\n  its last output:\n{process.tail()}")
+    asked = _ask_every_bot(telegram, worker.reply_timeout)
+    missing = [(token, chat) for token, chat in asked.items()
+               if not any(m["token"] == token and m["chat_id"] == chat for m in telegram.sent)]
+    if not missing:
+        return []
+    if len(asked) == 1:
+        what = f"no sendMessage to chat {TEST_CHAT_ID} for the bot that polled"
+    else:
+        what = "no sendMessage " + ", ".join(f"to chat {chat} for bot {_bot_id(token)}" for token, chat in missing) \
+            + f" ({len(missing)} of the {len(asked)} bots that polled)"
+    return finding(f"did not answer a Telegram message within {worker.reply_timeout:g}s: {what}; "
+                   f"{telegram.summary()}\n  its last output:\n{process.tail()}\n"
+                   f"  the backend's last output:\n{app.process.tail(lines=10)}")
+
+
+def _ask_every_bot(telegram: FakeTelegram, timeout: float) -> dict[str, int]:
+    """Send one user message to every bot that polls (a master runs several), each in a chat of its
+    own; wait until each answered and no new bot started polling for POLL_SETTLE seconds, or
+    `timeout`. Returns token -> chat id."""
+    deadline = time.monotonic() + timeout
+    asked: dict[str, int] = {}
+    last_new = time.monotonic()
+    while True:
+        for token in telegram.polling_tokens():
+            if token not in asked:
+                chat = TEST_CHAT_ID + len(asked)
+                telegram.queue_message(token, chat, TEST_USER_ID + len(asked), TEST_TEXT)
+                asked[token] = chat
+                last_new = time.monotonic()
+        answered = all(any(m["token"] == token and m["chat_id"] == chat for m in telegram.sent)
+                       for token, chat in asked.items())
+        now = time.monotonic()
+        if (answered and now - last_new >= POLL_SETTLE) or now >= deadline:
+            return asked
+        time.sleep(0.05)
+
+
+def _bot_id(token: str) -> str:
+    """The public part of a token (the bot id before ':'): findings never show a token."""
+    return token.split(":", 1)[0] or "?"
+
+
+def _unguarded(spec: Spec, worker: WorkerSpec, process: ManagedProcess, record_path: Path,
+               where: str) -> list[Finding]:
+    """Node.js processes of the worker that never loaded the network guard (a child started with
+    NODE_OPTIONS cleared, e.g. through `env -u NODE_OPTIONS`): their connections go unchecked."""
+    candidates = unguarded_node(process.alive(), read_record(record_path))
+    if candidates:
+        time.sleep(GUARD_SETTLE)
+        candidates = unguarded_node([pid for pid in process.alive() if pid in candidates], read_record(record_path))
+    return [worker_finding(spec, "workers_function", where,
+                           f"has a Node.js process without the suite's network guard: pid {pid} "
+                           f"({command_line(pid)[:200]}); its NODE_OPTIONS lost {require_option()}, so its "
+                           "connections were not checked (with a real token it would poll api.telegram.org)",
+                           "start child processes with the parent's environment (process.env), and never clear "
+                           "NODE_OPTIONS", subject=worker.name)
+            for pid in candidates]
+
+
+def _network_findings(spec: Spec, worker: WorkerSpec, record: GuardRecord, sandbox: SandboxPaths) -> list[Finding]:
+    """One finding per host the worker tried to reach besides loopback and api.telegram.org, at
+    the first file:line the stack showed."""
+    findings = []
+    for host, events in record.refused_hosts().items():
+        targets = list(dict.fromkeys(e.target for e in events))
+        vias = list(dict.fromkeys(e.via for e in events))
+        sites = list(dict.fromkeys((sandbox.display(e.file), e.line) for e in events if e.file and e.line))
+        path, line = sites[0] if sites else (f"worker {worker.name}", None)
+        also = ", ".join(f"{p}:{n}" for p, n in sites[1:4])
+        message = (f"{'worker ' + worker.name + ' ' if sites else ''}tried to reach {', '.join(targets)} "
+                   f"({', '.join(vias)}){'; also from ' + also if also else ''}; the suite refused it: a test run "
+                   "reaches only loopback, the backend under test and the fake Telegram API")
+        fix = (f"read the address of {host} from the worker's environment and give it a loopback stand-in in "
+               f"the [[worker]] env of {spec.source.name} (api.telegram.org needs nothing: it goes to the fake)")
+        findings.append(worker_finding(spec, "workers_function", path, message, fix, subject=worker.name, line=line))
+    return findings
 
 
 def _stop(spec: Spec, worker: WorkerSpec, process: ManagedProcess, where: str,
