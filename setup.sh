@@ -14,10 +14,11 @@ command -v git >/dev/null || { echo "setup.sh: git is required (apt-get install 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 stamp=$(cat pyproject.toml examples/chatai/backend/requirements.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat .venv/.setup-stamp 2>/dev/null)" != "$stamp" ]; then
-    echo "setup.sh: installing the suite and the reference backend's requirements into .venv ..."
+    echo "setup.sh: installing the suite and the reference backend's requirements into .venv" \
+         "(about 30 s on a fresh machine; the log goes to .venv/setup.log) ..."
     if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip &&
            .venv/bin/python -m pip install --disable-pip-version-check \
-               -e . -r examples/chatai/backend/requirements.txt; } > .venv/setup.log 2>&1; then
+               -e ".[dev]" -r examples/chatai/backend/requirements.txt; } > .venv/setup.log 2>&1; then
         tail -n 30 .venv/setup.log >&2
         echo "setup.sh: pip failed; the whole log is in .venv/setup.log" >&2
         exit 1
