@@ -214,3 +214,82 @@ def test_collection_targets_are_the_fewest_pure_directories():
     on_disk = {*wanted, "services/tests/test_a.py", "scripts/s.py"}
     assert collection_targets(wanted, on_disk) == ["api", "main.py", "services/__init__.py", "services/x"]
     assert collection_targets(["a/b.py"], {"a/b.py", "a/c.py"}) == ["a/b.py"]
+
+
+# -- pathological trees: bounded time, one finding per module -----------------------------------
+
+def chain(depth: int) -> str:
+    return "/".join(f"n{i}" for i in range(depth))
+
+
+SMALL = {"api/__init__.py": "", "api/a.py": "A = 1\n", "api/b.py": "from api.a import A\n", "main.py": "import api.b\n"}
+
+
+def timed_check(backend: Path, **kwargs: float) -> tuple[ImportabilityReport, float]:
+    import time
+
+    files = sorted(str(p.relative_to(backend)) for p in backend.rglob("*.py"))
+    started = time.monotonic()
+    report = check_importability(backend, files, python=PYTHON, env=None, **kwargs)
+    return report, time.monotonic() - started
+
+
+def test_a_hanging_module_is_reported_alone_and_the_others_are_checked(tmp_path: Path):
+    """The watchdog stops a module that hangs, even one that swallows every exception; the child
+    runs again without it, so the module after it is still imported (and its failure found)."""
+    hang = "import time\nwhile True:\n    try:\n        time.sleep(1)\n    except BaseException:\n        pass\n"
+    backend = write_tree(tmp_path / "backend", {**SMALL, "api/hang.py": hang, "api/later.py": "raise ValueError('x')\n"})
+    report, seconds = timed_check(backend, timeout=60, module_timeout=2)
+    assert report.error is None
+    assert report.checked == ["api/__init__.py", "api/a.py", "api/b.py", "api/hang.py", "api/later.py", "main.py"]
+    assert report.failures == {
+        "api/hang.py": ImportFailure("api/hang.py", "api.hang", "did not finish importing within 2s and was stopped "
+                                     "(it blocks at import: a network call, a sleep, input(), an endless loop?); "
+                                     "the other modules were imported without it", kind="timeout"),
+        "api/later.py": failure("api/later.py", "ValueError: x", origin="api/later.py:1"),
+    }
+    assert seconds < 30
+
+
+def test_a_deep_namespace_chain_is_one_failure_without_importing_it(tmp_path: Path):
+    """120 nested directories without __init__.py: CPython would need ~2**120 steps to import the
+    leaf, so it is reported as too deep instead of stalling the child; the rest is checked."""
+    leaf = f"deep/{chain(120)}/leaf.py"
+    baseline, base_seconds = timed_check(write_tree(tmp_path / "base", SMALL), timeout=60)
+    backend = write_tree(tmp_path / "backend", {**SMALL, leaf: "VALUE = 1\n"})
+    report, seconds = timed_check(backend, timeout=60)
+    assert report.error is None and baseline.failures == {}
+    assert report.checked == sorted([*SMALL, leaf])
+    assert report.failures == {leaf: ImportFailure(
+        leaf, module_name(leaf), "is not imported: it lies under 121 nested directories without __init__.py, from "
+        "deep/ down; Python recomputes a namespace package's path from its parents' twice per level, so this "
+        "import needs about 2**121 steps and never finishes", kind="namespace")}
+    assert seconds < 2 * base_seconds + 2, (seconds, base_seconds)
+
+
+def test_a_namespace_chain_within_the_limit_is_imported(tmp_path: Path):
+    leaf = f"deep/{chain(5)}/leaf.py"
+    backend = write_tree(tmp_path / "backend", {**SMALL, leaf: "VALUE = 1\n"})
+    report, _ = timed_check(backend, timeout=60)
+    assert report.failures == {} and leaf in report.checked
+
+
+def test_namespace_depth_counts_the_longest_run_without_init():
+    from conformance.importability import namespace_depth
+
+    on_disk = {"a/__init__.py", "a/b/c/d/x.py", "e/f/__init__.py", "e/f/g/y.py"}
+    assert namespace_depth("a/b/c/d/x.py", on_disk) == (3, "a/b")
+    assert namespace_depth("e/f/g/y.py", on_disk) == (1, "e")  # e/ and e/f/g/ are runs of one
+    assert namespace_depth("main.py", on_disk) == (0, "")
+
+
+def test_a_2_mb_module_is_imported_in_bounded_time(tmp_path: Path):
+    """Generated code of 2 MB (a long table of constants) imports and passes; the check costs
+    less than twice a run without it, plus the compile time of 2 MB (a few seconds at most)."""
+    table = "".join(f'ENTRY_{n:06d} = "{"x" * 60}"\n' for n in range(26_000))
+    assert len(table) > 2_000_000
+    _, base_seconds = timed_check(write_tree(tmp_path / "base", SMALL), timeout=60)
+    backend = write_tree(tmp_path / "backend", {**SMALL, "api/table.py": table})
+    report, seconds = timed_check(backend, timeout=60)
+    assert report.error is None and report.failures == {} and "api/table.py" in report.checked
+    assert seconds < 2 * base_seconds + 3, (seconds, base_seconds)

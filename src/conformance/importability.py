@@ -36,8 +36,21 @@ What pytest-import-check 0.0.4 does, found by trying it:
     find the module being imported from `-v` output (pytest prints the node id before running
     it), record it as a failure and run the child again without it.
   * All modules import in one interpreter, in the order given: a module that only imports
-    because an earlier one patched something passes here. A module that hangs blocks the rest:
-    the whole check then times out and names that module.
+    because an earlier one patched something passes here.
+
+Pathological trees, in bounded time:
+  * A module that hangs at import (a sleep, a network call, an endless loop) is stopped by a
+    watchdog thread in the child after `module_timeout` seconds: the child writes WATCHDOG_MARK
+    and exits with WATCHDOG_EXIT, and the module is reported alone ("did not finish importing
+    within Ns") while the child is run again without it, as for a crash. The overall `timeout`
+    stays the bound for everything (a C call that holds the GIL is only stopped by that).
+  * Importing a module under N nested namespace directories (no __init__.py) costs about 2**N
+    steps in CPython (3.11 to 3.13 measured): `_NamespacePath._recalculate` takes `tuple()` of
+    the parent's path, which iterates AND measures it, each recalculating the grandparent, so
+    the work doubles per level (18 levels: 1.4 s, 22 levels: 21 s, 120: never). Such a file is
+    not imported at all: it is reported as too deep (MAX_NAMESPACE_DEPTH), without a child.
+  * Collection gets the fewest directory targets (collection_targets), so thousands of modules
+    in one folder are one argument, not thousands.
 """
 
 from __future__ import annotations
@@ -65,6 +78,41 @@ ITEM = "import-check"  # the plugin's item name: node ids are "<file>::import-ch
 PROBE_TIMEOUT = 30.0
 MAX_RESTARTS = 5  # child crashes (os._exit at import) tolerated before giving up
 MAX_ERROR = 600  # characters kept of one exception message
+MODULE_TIMEOUT = 30.0  # seconds one module may take to import before the watchdog stops the child
+MAX_NAMESPACE_DEPTH = 16  # nested namespace directories above a module before importing it is hopeless
+WATCHDOG_MARK = "conformance-import-watchdog:"
+WATCHDOG_EXIT = 86
+
+# The child: pytest with a watchdog plugin that stops the interpreter when one item (one module's
+# import) runs longer than the limit. os._exit, because a hanging import cannot be interrupted
+# reliably (it may catch every exception, or sit in a C call); the parent then retries without it.
+WATCHDOG = f"""
+import os, sys, threading
+import pytest
+limit = float(sys.argv.pop(1))
+report_fd = os.dup(2)  # before pytest captures fd 2
+
+
+class Watchdog:
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item, nextitem):
+        timer = threading.Timer(limit, self.expire, (item.nodeid,))
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+
+    def expire(self, nodeid):
+        os.write(report_fd, ("\\n{WATCHDOG_MARK} " + nodeid + "\\n").encode("utf-8", "backslashreplace"))
+        os._exit({WATCHDOG_EXIT})
+
+
+code = pytest.main(sys.argv[1:], plugins=[Watchdog()])
+sys.stdout.flush()
+sys.exit(int(code))
+"""
 
 PROBE = "import pytest, pytest_import_check"
 MISSING_MODULE = re.compile(r"No module named '([^']+)'")
@@ -75,6 +123,7 @@ NODE_LINE = re.compile(rf"^(?P<node>.+?)::{ITEM}(?P<rest>.*)$", re.MULTILINE)
 SYNTAX_FILE = re.compile(r'File "([^"]+)", line (\d+)')
 FRAME = re.compile(r"^([^\s:][^:\n]*):(\d+): in ", re.MULTILINE)
 OUTCOME = re.compile(r"^\s+(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b")
+WATCHDOG_LINE = re.compile(rf"^{re.escape(WATCHDOG_MARK)} (?P<node>.+?)::{ITEM}\s*$", re.MULTILINE)
 
 
 @dataclass
@@ -86,6 +135,7 @@ class ImportFailure:
     error: str
     missing_dependency: str | None = None  # top-level name of a missing third-party module
     origin: str | None = None  # backend-relative "path:line" where the exception was raised
+    kind: str | None = None  # None: it raised; "timeout": stopped by the watchdog; "namespace": too deep to import
 
 
 @dataclass
@@ -122,12 +172,14 @@ def check_importability(
     python: str,
     env: Mapping[str, str] | None,
     timeout: float = 120.0,
+    module_timeout: float = MODULE_TIMEOUT,
 ) -> ImportabilityReport:
     """Import every file (backend-relative POSIX paths) in a child pytest under `python`.
 
     `env` is the spec's test environment, added to the allowlisted one. Files that do not exist
-    are left out (not in `checked`). Never raises for a broken backend or interpreter: the
-    report's `error` says what went wrong and what to run.
+    are left out (not in `checked`). `timeout` bounds the whole check, `module_timeout` one
+    module's import (a module over it is reported alone and the rest still imported). Never
+    raises for a broken backend or interpreter: the report's `error` says what went wrong.
     """
     backend = Path(backend).resolve()
     wanted = [f for f in dict.fromkeys(_posix(f) for f in files) if (backend / f).is_file()]
@@ -140,7 +192,8 @@ def check_importability(
         problem = _probe(interpreter, Path(tmp), env)
         if problem:
             return ImportabilityReport(error=problem)
-        return _Run(backend, interpreter, Path(tmp), _pytest_env(env, backend, Path(tmp)), timeout).check(wanted)
+        return _Run(backend, interpreter, Path(tmp), _pytest_env(env, backend, Path(tmp)), timeout,
+                    module_timeout).check(wanted)
 
 
 # -- the interpreter ----------------------------------------------------------------------------
@@ -165,6 +218,22 @@ def collection_targets(wanted: Sequence[str], on_disk: set[str]) -> list[str]:
             top, parent = parent, posixpath.dirname(parent)
         targets.add(top)
     return sorted(targets)
+
+
+def namespace_depth(rel: str, on_disk: set[str]) -> tuple[int, str]:
+    """The longest run of nested directories without __init__.py above `rel`, and the top one of
+    that run: importing the module costs about 2**depth steps (see the module docstring)."""
+    best, top, run, start = 0, "", 0, ""
+    parts = PurePosixPath(rel).parts[:-1]
+    for index in range(len(parts)):
+        directory = "/".join(parts[: index + 1])
+        if f"{directory}/__init__.py" in on_disk:
+            run = 0
+            continue
+        run, start = run + 1, start if run else directory
+        if run > best:
+            best, top = run, start
+    return best, top
 
 
 def _python_files_on_disk(backend: Path) -> set[str]:
@@ -238,44 +307,72 @@ class _Attempt:
     report: ImportabilityReport
     crashed: str | None = None  # the file being imported when the child died: retry without it
     returncode: int = 0
+    hung: bool = False  # the watchdog stopped the child: `crashed` did not finish importing in time
 
 
 class _Run:
     """One check: the child pytest, restarted without a module that kills the interpreter."""
 
-    def __init__(self, backend: Path, python: str, tmp: Path, env: dict[str, str], timeout: float):
+    def __init__(self, backend: Path, python: str, tmp: Path, env: dict[str, str], timeout: float,
+                 module_timeout: float = MODULE_TIMEOUT):
         self.backend, self.python, self.tmp, self.env, self.timeout = backend, python, tmp, env, timeout
+        self.module_timeout = module_timeout
         self.deadline = time.monotonic() + timeout
+        self.on_disk = _python_files_on_disk(backend)
         ini = tmp / "pytest.ini"
         ini.write_text("")
         self.ini = ini
 
     def check(self, files: list[str]) -> ImportabilityReport:
-        crashed: dict[str, ImportFailure] = {}
-        pending = list(files)
+        crashed: dict[str, ImportFailure] = self.too_deep(files)
+        pending = [f for f in files if f not in crashed]
+        attempt = _Attempt(ImportabilityReport())
         for number in range(MAX_RESTARTS + 1):
-            attempt = self.attempt(pending, number)
-            if attempt.crashed not in pending:  # no crash, or not one we can retry without
-                break
-            crashed[attempt.crashed] = self.failure(
-                attempt.crashed, f"the interpreter {_describe_exit(attempt.returncode)} while importing "
-                "this module (os._exit() or a crash at import)")
-            pending.remove(attempt.crashed)
             if not pending:
                 attempt = _Attempt(ImportabilityReport())
                 break
+            attempt = self.attempt(pending, number)
+            if attempt.crashed not in pending:  # no crash, or not one we can retry without
+                break
+            if attempt.hung:
+                crashed[attempt.crashed] = self.failure(
+                    attempt.crashed, f"did not finish importing within {self.module_timeout:g}s and was stopped "
+                    "(it blocks at import: a network call, a sleep, input(), an endless loop?); the other "
+                    "modules were imported without it", kind="timeout")
+            else:
+                crashed[attempt.crashed] = self.failure(
+                    attempt.crashed, f"the interpreter {_describe_exit(attempt.returncode)} while importing "
+                    "this module (os._exit() or a crash at import)")
+            pending.remove(attempt.crashed)
+        else:
+            if pending:
+                attempt.report.error = f"{attempt.report.error}; gave up after {MAX_RESTARTS} restarts"
+            else:
+                attempt = _Attempt(ImportabilityReport())
         report = attempt.report
-        if attempt.crashed is not None and len(crashed) == MAX_RESTARTS + 1:
-            report.error = f"{report.error}; gave up after {MAX_RESTARTS} restarts"
         report.failures.update(crashed)
         done = set(report.checked) | set(crashed)
         report.checked = [f for f in files if f in done]
         return report
 
+    def too_deep(self, files: list[str]) -> dict[str, ImportFailure]:
+        """Files under more than MAX_NAMESPACE_DEPTH nested namespace directories: not imported
+        (it would take 2**depth steps), each reported with the directory where the chain starts."""
+        found = {}
+        for rel in files:
+            depth, top = namespace_depth(rel, self.on_disk)
+            if depth > MAX_NAMESPACE_DEPTH:
+                found[rel] = self.failure(
+                    rel, f"is not imported: it lies under {depth} nested directories without __init__.py, from "
+                    f"{top}/ down; Python recomputes a namespace package's path from its parents' twice per "
+                    f"level, so this import needs about 2**{depth} steps and never finishes",
+                    kind="namespace")
+        return found
+
     def argv(self, files: list[str], junit: Path) -> list[str]:
-        targets = collection_targets(files, _python_files_on_disk(self.backend))
+        targets = collection_targets(files, self.on_disk)
         return [
-            self.python, "-B", "-m", "pytest",
+            self.python, "-B", "-c", WATCHDOG, str(self.module_timeout),
             "-p", "pytest_import_check.plugin", "-p", "no:python", "-p", "no:cacheprovider",
             "--import-check", "--import-mode=prepend", "-o", "consider_namespace_packages=true",
             "-c", str(self.ini), "--rootdir", str(self.backend), "--noconftest", "--assert=plain",
@@ -303,6 +400,10 @@ class _Run:
         if report is not None and done.returncode in (0, 1, 5):
             return _Attempt(report)
         output = done.text + "\n" + done.error_text
+        stopped = WATCHDOG_LINE.search(output) if done.returncode == WATCHDOG_EXIT else None
+        if stopped is not None and (hung := self.relative(stopped["node"])) is not None:
+            error = f"the import of {hung} did not finish within {self.module_timeout:g}s"
+            return _Attempt(ImportabilityReport(error=error), crashed=hung, returncode=done.returncode, hung=True)
         running = self.running(output)
         if report is None and running is not None:
             error = f"the child pytest {_describe_exit(done.returncode)} while importing {running}"
@@ -394,8 +495,8 @@ class _Run:
         rel = self.relative(path)
         return f"{rel}:{line}" if rel else None
 
-    def failure(self, rel: str, error: str) -> ImportFailure:
-        return ImportFailure(rel, module_name(rel), error, _missing_dependency(error, self.backend))
+    def failure(self, rel: str, error: str, kind: str | None = None) -> ImportFailure:
+        return ImportFailure(rel, module_name(rel), error, _missing_dependency(error, self.backend), kind=kind)
 
 
 # -- reading failures ---------------------------------------------------------------------------

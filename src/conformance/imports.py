@@ -557,6 +557,8 @@ def static_claims(scan_: ImportScan, resolution: dict[str, list[Finding]],
         claim(findings, f"test_imports_resolve[{group}]")
     for test, findings in others.items():
         claim(findings, test, whole_file=test == "test_module_package_clash")
+    for _, directory in _init_file_findings(scan_):  # "dir/": a namespace chain too deep to import
+        claims.setdefault(directory + "/", "test_init_files")
     return claims
 
 
@@ -643,10 +645,33 @@ class _RootCause:
         shown = ", ".join(modules[:8]) + (f" and {len(modules) - 8} more" if len(modules) > 8 else "")
         breaks = f"; the import of {shown} fails because of it" if modules != [module_name(self.path)] else ""
         phase = scan_.spec.phase_of("importable")
+        kind = getattr(self.failures[0], "kind", None) if self.failures else None
+        error = self.error
+        if kind == "namespace" and "/ down" in error:  # the chain's top as a repository path, like every path
+            top = error.split("from ", 1)[1].split("/ down", 1)[0]
+            error = error.replace(f"from {top}/ down", f"from {scan_.repo_path(top)}/ down", 1)
+        if self.claimed_by and kind == "namespace":
+            return Finding(rule="importable", path=scan_.repo_path(self.path), line=self.line, severity="warning",
+                           message=f"{error}; {self.claimed_by} reports the missing __init__.py files",
+                           fix=f"see {self.claimed_by}", plan=PLAN_PARSE, phase=phase)
         if self.claimed_by:
             return Finding(rule="importable", path=scan_.repo_path(self.path), line=self.line, severity="warning",
                            message=f"is reported by {self.claimed_by}{breaks}",
                            fix=f"see {self.claimed_by}", plan=PLAN_PARSE, phase=phase)
+        if kind == "timeout":
+            return Finding(rule="importable", path=scan_.repo_path(self.path), message=self.error,
+                           fix=f"run `timeout 60 python -X importtime -c 'import {module_name(self.path)}'` from the "
+                               "backend root to see where it stops; move network calls, sleeps and prompts out of "
+                               "module level into functions the app calls at startup",
+                           plan=PLAN_PARSE, phase=phase)
+        if kind == "namespace":
+            top = self.error.split("from ", 1)[1].split("/ down", 1)[0] if "/ down" in self.error else \
+                posixpath.dirname(self.path)
+            where = shell_quote(scan_.index.rel(top))
+            return Finding(rule="importable", path=scan_.repo_path(self.path), message=error,
+                           fix=f"find {where} -type d -exec touch {{}}/__init__.py \\;  (an __init__.py in every "
+                               "directory below makes them regular packages), or flatten the tree",
+                           plan=PLAN_PARSE, phase=phase)
         origin = scan_.name_origins().origin(self.missing) if self.missing else None
         if origin is not None and origin.is_backend:
             reason = (f"raises while being imported: {self.error}; `{self.missing}` is {origin.value}, "
@@ -683,6 +708,10 @@ def _root_causes(scan_: ImportScan, failures: dict[str, Any], claims: dict[str, 
         if cause is None:
             missing = failure.missing_dependency
             claimed = claims.get(origin) or claims.get(path) or claims.get(rel)
+            if claimed is None and getattr(failure, "kind", None) == "namespace":
+                parent = posixpath.dirname(rel)
+                while parent and claimed is None:  # a directory test_init_files reports
+                    claimed, parent = claims.get(parent + "/"), posixpath.dirname(parent)
             if claimed is None and missing in prefixes:
                 claimed = "test_no_backend_prefix"
             cause = causes[key] = _RootCause(
@@ -757,7 +786,14 @@ def check_sys_path(scan_: ImportScan) -> list[Finding]:
 def check_init_files(scan_: ImportScan) -> list[Finding]:
     """Directories holding Python files inside production packages without __init__.py.
 
-    Top-level dirs of the spec are left to the structure check test_package_dir."""
+    Top-level dirs of the spec are left to the structure check test_package_dir. A chain of
+    nested directories that all lack one is one finding at its top (one cause, one fix), not one
+    per level: a 120-level chain is one finding, not 120."""
+    return [finding for finding, _ in _init_file_findings(scan_)]
+
+
+def _init_file_findings(scan_: ImportScan) -> list[tuple[Finding, str]]:
+    """check_init_files' findings with the backend-relative directory each one is about."""
     spec_packages = {d.path for d in scan_.spec.dirs if d.package}
     dirs: set[str] = set()
     for rel in scan_.sources:
@@ -765,20 +801,45 @@ def check_init_files(scan_: ImportScan) -> list[Finding]:
         while parent:
             dirs.add(parent)
             parent = posixpath.dirname(parent)
-    findings = []
+    findings: list[tuple[Finding, str]] = []
     git = scan_.index.is_git
-    for directory in sorted(dirs):
-        if directory in spec_packages or not _production(scan_.spec, directory + "/"):
+    with_python = {posixpath.dirname(r) for r in scan_.sources if r.endswith(".py")}
+    holding = set()  # directories with a .py file somewhere below them
+    for directory in with_python:
+        while directory and directory not in holding:
+            holding.add(directory)
+            directory = posixpath.dirname(directory)
+    missing = [d for d in sorted(dirs) if d in holding and d not in spec_packages
+               and _production(scan_.spec, d + "/") and f"{d}/__init__.py" not in scan_.sources
+               and not ("/" not in d and not _top_is_package(scan_, d))]  # unplanned top dir: test_root_dirs
+    chained = set(missing)
+    below: dict[str, list[str]] = defaultdict(list)  # top of a chain -> the directories under it
+    for directory in missing:
+        top = directory
+        while posixpath.dirname(top) in chained and posixpath.basename(top).isidentifier() \
+                and posixpath.basename(posixpath.dirname(top)).isidentifier():
+            top = posixpath.dirname(top)
+        if top != directory:
+            below[top].append(directory)
+    inner = {d for under in below.values() for d in under}
+    for directory in missing:
+        if directory in inner:
             continue
-        if not any(r.startswith(directory + "/") and r.endswith(".py") for r in scan_.sources):
-            continue
-        if f"{directory}/__init__.py" in scan_.sources:
-            continue
-        if "/" not in directory and directory not in spec_packages and not _top_is_package(scan_, directory):
-            continue  # an unplanned top-level dir: test_root_dirs reports it
         init = shell_quote(scan_.index.rel(f"{directory}/__init__.py"))
         name = posixpath.basename(directory)
-        if name.isidentifier():
+        if name.isidentifier() and below.get(directory):
+            chain = [directory, *below[directory]]
+            deepest = max(chain, key=lambda d: d.count("/"))
+            message = (f"holds Python files but no __init__.py, inside a production package, and neither do "
+                       f"the {len(chain) - 1} directories below it down to {scan_.index.rel(deepest)}/")
+            where = shell_quote(scan_.index.rel(directory))
+            if len(chain) <= 4:
+                inits = " ".join(shell_quote(scan_.index.rel(f"{d}/__init__.py")) for d in chain)
+                fix = f"touch {inits}" + (f" && git add {inits}" if git else "")
+            else:
+                fix = (f"find {where} -name __pycache__ -prune -o -type d -exec touch {{}}/__init__.py \\;"
+                       + (f" && git add {where}" if git else ""))
+        elif name.isidentifier():
             message = "holds Python files but no __init__.py, inside a production package"
             fix = f"touch {init}" + (f" && git add {init}" if git else "")
         else:  # an __init__.py would not help: no import statement can name this directory
@@ -792,9 +853,9 @@ def check_init_files(scan_: ImportScan) -> list[Finding]:
                    f"touch {shell_quote(target + '/__init__.py')}"
                    + (f" && git add {shell_quote(target)}" if git else "")
                    + "   # then update what loads these files by path")
-        findings.append(Finding(
+        findings.append((Finding(
             rule="init_files", path=scan_.repo_path(directory) + "/", message=shown_path(message),
-            fix=shown_path(fix), plan=PLAN_INIT, phase=scan_.spec.phase_of("init_files")))
+            fix=shown_path(fix), plan=PLAN_INIT, phase=scan_.spec.phase_of("init_files")), directory))
     return findings
 
 

@@ -79,11 +79,14 @@ def parse_source(path: str, data: bytes) -> ParsedSource:
         result.error, result.error_line = f"cannot be parsed: {exc}", None
         return result
     lines = text.splitlines()
-    visitor = _ImportVisitor(lines)
+    # Without the words sys and site no name can mean sys.path or addsitedir, and without := no
+    # expression binds a name: the expression walks are skipped then, which keeps a 2 MB module
+    # of generated constants at the cost of ast.parse instead of several times it.
+    visitor = _ImportVisitor(lines, track_sys_path="sys" in text or "site" in text)
     visitor.visit(tree)
     result.imports = visitor.imports
     result.sys_path_edits = visitor.sys_path_edits
-    bound, defined, dynamic = _module_bindings(tree.body)
+    bound, defined, dynamic = _module_bindings(tree.body, walrus=":=" in text)
     result.bound, result.defined, result.dynamic = frozenset(bound), frozenset(defined), dynamic
     return result
 
@@ -146,8 +149,9 @@ def statement_text(lines: list[str], node: ast.stmt) -> str:
 class _ImportVisitor(ast.NodeVisitor):
     """Collects every import anywhere in the file, with the context it runs in."""
 
-    def __init__(self, lines: list[str]):
+    def __init__(self, lines: list[str], track_sys_path: bool = True):
         self.lines = lines
+        self.track = track_sys_path  # False: expressions are not walked (they hold no import statement)
         self.imports: list[ImportStmt] = []
         self.sys_path_edits: list[tuple[int, str]] = []
         self.function_depth = 0
@@ -169,9 +173,12 @@ class _ImportVisitor(ast.NodeVisitor):
             node.lineno, statement_text(self.lines, node), node.module or "", node.level,
             tuple(a.name for a in node.names), is_from=True, **self._context()))
 
+    def _aliases(self, node: ast.AST, outer: dict[str, str]) -> dict[str, str]:
+        return _scope_aliases(node, outer) if self.track else outer
+
     def _visit_function(self, node: ast.AST) -> None:
         self.function_depth += 1
-        self.scopes.append((False, _scope_aliases(node, self._enclosing())))
+        self.scopes.append((False, self._aliases(node, self._enclosing())))
         self.generic_visit(node)
         self.scopes.pop()
         self.function_depth -= 1
@@ -202,12 +209,12 @@ class _ImportVisitor(ast.NodeVisitor):
     # sys.path edits: `sys`, `site`, `sys.path` and `site.addsitedir` under any name this scope gives them.
 
     def visit_Module(self, node: ast.Module) -> None:
-        self.scopes.append((False, _scope_aliases(node, dict(_BUILTIN_ALIASES))))
+        self.scopes.append((False, self._aliases(node, dict(_BUILTIN_ALIASES))))
         self.generic_visit(node)
         self.scopes.pop()
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
-        self.scopes.append((True, _scope_aliases(node, self._enclosing())))
+        self.scopes.append((True, self._aliases(node, self._enclosing())))
         self.generic_visit(node)
         self.scopes.pop()
 
@@ -231,6 +238,8 @@ class _ImportVisitor(ast.NodeVisitor):
         self.sys_path_edits.append((node.lineno, statement_text(self.lines, node)))  # type: ignore[arg-type]
 
     def visit_Call(self, node: ast.Call) -> None:
+        if not self.track:
+            return
         func = node.func
         if (isinstance(func, ast.Attribute) and func.attr in _LIST_EDITS and self._kind(func.value) == "path") \
                 or self._kind(func) == "addsitedir":
@@ -238,17 +247,23 @@ class _ImportVisitor(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Assign(self, node: ast.Assign) -> None:
+        if not self.track:
+            return
         if any(self._edits_in_place(t) for t in node.targets):
             self._edit(node)
         self.generic_visit(node)
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        if not self.track:
+            return
         # `path += [...]` extends the list in place, so it edits sys.path through a bare-name alias too
         if self._kind(node.target) == "path" or self._edits_in_place(node.target):
             self._edit(node)
         self.generic_visit(node)
 
     def visit_Delete(self, node: ast.Delete) -> None:
+        if not self.track:
+            return
         if any(isinstance(t, ast.Subscript) and self._kind(t.value) == "path" for t in node.targets):
             self._edit(node)
         self.generic_visit(node)
@@ -349,8 +364,9 @@ def _is_type_checking(test: ast.expr) -> bool:
     return isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
 
 
-def _module_bindings(body: list[ast.stmt]) -> tuple[set[str], set[str], bool]:
-    """Names bound at module level (through if/try/with/for blocks, not into defs)."""
+def _module_bindings(body: list[ast.stmt], walrus: bool = True) -> tuple[set[str], set[str], bool]:
+    """Names bound at module level (through if/try/with/for blocks, not into defs); `walrus`
+    False skips the search for `:=` bindings inside expressions (the source has none)."""
     bound: set[str] = set()
     defined: set[str] = set()
     dynamic = False
@@ -389,7 +405,7 @@ def _module_bindings(body: list[ast.stmt]) -> tuple[set[str], set[str], bool]:
                 for item in node.items:
                     if item.optional_vars is not None:
                         bound.update(_target_names(item.optional_vars))
-        for sub in ast.walk(node) if isinstance(node, (ast.Assign, ast.Expr, ast.If)) else ():
+        for sub in ast.walk(node) if walrus and isinstance(node, (ast.Assign, ast.Expr, ast.If)) else ():
             if isinstance(sub, ast.NamedExpr) and isinstance(sub.target, ast.Name):
                 bound.add(sub.target.id)
     return bound, defined, dynamic
