@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from conformance.childenv import child_env
 from conformance.fake_telegram import FakeTelegram
 from conformance.nodeguard import guarded_env, read_record, require_option
 from conformance.processes import ProcessTimeout, run
@@ -296,12 +298,18 @@ def test_guard_routes_telegram_and_refuses_the_rest(tmp_path):
 
 @needs_node
 def test_guard_without_a_fake_refuses_telegram_too(tmp_path):
+    script = "fetch('https://api.telegram.org/bot1:X/getUpdates').catch((e) => console.log(e.cause.code))"
     record = tmp_path / "record.jsonl"
     env = guarded_env({"PATH": os.environ["PATH"]}, record=record)
-    script = "fetch('https://api.telegram.org/bot1:X/getUpdates').catch((e) => console.log(e.cause.code))"
     done = run(["node", "-e", script], cwd=tmp_path, env=env, timeout=30)
     assert done.text.strip() == "ECONNREFUSED"
     assert [(e.event, e.host, e.port) for e in read_record(record).events] == [("refused", "api.telegram.org", 443)]
+    # Every child the suite starts (start scripts, the backend) has it too; the spec cannot loosen it.
+    env = child_env({"NODE_OPTIONS": "--max-old-space-size=64", "CONFORMANCE_NODE_GUARD_ALLOW": "api.telegram.org"})
+    assert env["NODE_OPTIONS"] == f"{require_option()} --max-old-space-size=64"
+    done = run(["bash", "-c", f"node -e {shlex.quote(script)}"], cwd=tmp_path, env=env, timeout=30)
+    assert done.text.strip() == "ECONNREFUSED"
+    assert done.error_text == "conformance guard: refused fetch to api.telegram.org:443 (a test run stays on loopback)"
 
 
 # -- the fake Bot API: what the libraries send ---------------------------------------------------

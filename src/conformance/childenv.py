@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from conformance.dbguard import GUARD_DIR, GUARD_ENV, Guard
+from conformance.nodeguard import node_guard_defaults
 
 KEEP = frozenset({
     "PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM", "USER", "LOGNAME", "SHELL", "SYSTEMROOT",
@@ -50,6 +51,7 @@ def child_env(extra: Mapping[str, str] | None = None, *, python_path: Sequence[P
         env["PYTHONPATH"] = os.pathsep.join(paths)
     env.update(extra)
     env.update(FORCED)
+    env.update(node_guard_defaults(env.get("NODE_OPTIONS", "")))  # any node started: loopback only
     if guard is not None:
         env[GUARD_ENV] = guard.env_value()
     return env

@@ -28,13 +28,26 @@ def require_option() -> str:
     return f"--require {json.dumps(str(GUARD_FILE), ensure_ascii=False)}"
 
 
+def with_guard_option(node_options: str) -> str:
+    """NODE_OPTIONS with the guard's --require first (once): every child_env carries it, so any
+    node a check starts (a start script's, a backend's) is guarded, refusing all but loopback."""
+    guard = require_option()
+    rest = node_options.replace(guard, " ").strip()
+    return f"{guard} {rest}".strip()
+
+
+def node_guard_defaults(node_options: str) -> dict[str, str]:
+    """What child_env sets for every child: the guard preloaded, no fake, no extra host, no record
+    (so it refuses api.telegram.org like any other host); the spec cannot loosen it."""
+    return {"NODE_OPTIONS": with_guard_option(node_options), TELEGRAM_VAR: "", ALLOW_VAR: "", RECORD_VAR: ""}
+
+
 def guarded_env(env: Mapping[str, str], *, record: Path, telegram_url: str | None = None,
                 allow: Sequence[str] = ()) -> dict[str, str]:
-    """`env` with the guard preloaded and configured. The spec cannot turn it off: its
-    NODE_OPTIONS come after the guard's, its guard variables are overwritten."""
+    """`env` with the guard preloaded and configured for a worker check. The spec cannot turn it
+    off: its NODE_OPTIONS come after the guard's, its guard variables are overwritten."""
     result = dict(env)
-    options = result.get("NODE_OPTIONS", "")
-    result["NODE_OPTIONS"] = f"{require_option()} {options}".strip()
+    result["NODE_OPTIONS"] = with_guard_option(result.get("NODE_OPTIONS", ""))
     result[TELEGRAM_VAR] = telegram_url or ""
     result[ALLOW_VAR] = ",".join(allow)
     result[RECORD_VAR] = str(record)
