@@ -478,21 +478,38 @@ def test_start_script_installing_packages_changes_nothing(reference, suite, unch
     assert outcomes["test_start_script_paths"] == outcomes["test_start_script_syntax"] == "passed"
 
 
-def test_start_script_installing_and_binding_a_fixed_port(reference, suite, unchanged_interpreter):
-    """pip installs, `alembic upgrade head` and a hard-coded port in one script: installs stopped, the
-    port named with its line, and the check gives up long before the ready timeout."""
+def test_start_script_installing_migrating_elsewhere_and_binding_a_fixed_port(reference, suite, tmp_path,
+                                                                             unchanged_interpreter):
+    """pip installs, `alembic upgrade head` against a database the script names itself, and a
+    hard-coded port, in one script: the interpreter and the canary database are unchanged, and the
+    findings name each of the three (the port with its line, well before the ready timeout)."""
+    import hashlib
+    import sqlite3
+
     from conformance.processes import free_port
 
+    canary = tmp_path / "canary.db"  # outside every directory the check hands out
+    with sqlite3.connect(canary) as db:
+        db.execute("CREATE TABLE users (id INTEGER)")
+        db.execute("INSERT INTO users VALUES (1)")
+    db.close()
+    canary_before = hashlib.sha256(canary.read_bytes()).hexdigest()
     fixed = free_port()  # hard-coded into the script: 8000 may be taken on this machine
-    _with_installs(reference).edit("backend/start_production.sh", '--port "${PORT:-8000}"', f"--port {fixed}",
-                                   count=1)
-    reference.commit("install at start-up, ignore PORT")
+    _with_installs(reference).edit(
+        "backend/start_production.sh", '"$PYTHON" -m alembic upgrade head\n',
+        f'DATABASE_URL="sqlite:///{canary}" "$PYTHON" -m alembic upgrade head || echo "migrations failed"\n',
+        count=1)
+    reference.edit("backend/start_production.sh", '--port "${PORT:-8000}"', f"--port {fixed}", count=1)
+    reference.commit("install at start-up, migrate its own database, ignore PORT")
     run = suite(reference, ready_timeout=120)
+    assert hashlib.sha256(canary.read_bytes()).hexdigest() == canary_before, "the canary database changed"
     outcomes = own(run)
     assert outcomes["test_start_script_starts_app"] == "failed", run.output
     message = run.messages["test_start_script_starts_app"]
+    assert f"connects to sqlite:///{canary}, not to the `DATABASE_URL` it was given" in message, message
+    assert "the suite refused the connection before any statement ran (run of backend/start_production.sh" in message
     assert re.search(rf"backend/start_production\.sh:14 listens on 127\.0\.0\.1:{fixed}, not on the PORT it was "
-                     rf"given \(\d+\); the port is set here: --port {fixed} \\", message), message
+                     rf"given \(\d+\); the port is set here: --port {fixed}$", message, re.M), message
     assert f'fix:  take the port from the environment: write "${{PORT:-{fixed}}}" instead of {fixed} at line 14; ' \
            "production sets PORT, [tool.conformance.deploy] env sets it for this check" in message
     assert "did not serve" not in message and "nothing answered" not in message

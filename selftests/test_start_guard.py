@@ -215,7 +215,7 @@ def test_misbound_finding_names_address_line_and_fix():
     finding = misbound_finding("backend/start_production.sh", PORT_SCRIPT, [Listener("0.0.0.0", 8000)], 5555, 4)
     assert finding.render() == (
         "backend/start_production.sh:6 listens on 0.0.0.0:8000, not on the PORT it was given (5555); "
-        "the port is set here: --port 8000 \\\n"
+        "the port is set here: --port 8000\n"
         '  rule: deploy (phase 4) - "Phase 4.3: Update deployment scripts"\n'
         '  fix:  take the port from the environment: write "${PORT:-8000}" instead of 8000 at line 6; production '
         "sets PORT, [tool.conformance.deploy] env sets it for this check")

@@ -78,7 +78,8 @@ def misbound_finding(script: str, script_text: str, listeners: list[Listener], p
     shown = ", ".join(item.shown for item in listeners)
     bound = listeners[0].port
     line = port_line(script_text, bound)
-    where = (f"the port is set here: {script_text.splitlines()[line - 1].strip()}" if line else
+    setting = script_text.splitlines()[line - 1].strip().rstrip("\\").rstrip() if line else ""
+    where = (f"the port is set here: {setting}" if line else
              f"no line of {script} names {bound}: it comes from the server's own default or a config file")
     fix = ("take the port from the environment: "
            + (f"write \"${{PORT:-{bound}}}\" instead of {bound} at line {line}" if line else

@@ -104,7 +104,9 @@ def check_start(result: DeployRun, phase: int | None = None) -> CheckResult:
                                guard_fix(r.path), phase) for r in result.refused or []]
     shown = condensed_output(result.log)
     block = "\n" + quoted_block(shown) if shown else ""
-    if findings:
+    if not result.healthy and result.listening:  # a cause of its own: the script chose the port
+        findings.append(misbound_finding(rel, result.script_text, result.listening, result.port, phase))
+    elif findings:
         pass  # the refused connection is why the script failed, if it did: one cause, one finding
     elif result.exited_early is not None:
         error = key_error_line(result.log)
@@ -113,8 +115,6 @@ def check_start(result: DeployRun, phase: int | None = None) -> CheckResult:
             f"exited with code {result.exited_early} before {result.url} answered"
             + (f": {error}" if error else "") + block,
             f"fix the error above; reproduce with: {result.reproduce}", phase))
-    elif not result.healthy and result.listening:
-        findings.append(misbound_finding(rel, result.script_text, result.listening, result.port, phase))
     elif not result.healthy:
         answered = "nothing answered" if result.last_health is None else f"it answered {result.last_health.status}"
         findings.append(deploy_finding(
