@@ -136,23 +136,23 @@ def test_library_worker_answers_through_the_fake(library, library_repo, node_wor
 
 
 # -- another external host ----------------------------------------------------------------------
-STATS_CALL = """
-bot.use(async (ctx, next) => {
-  await fetch('https://stats.example.com/v1/event', { method: 'POST', body: 'update' }).catch(() => {});
-  await next();
-});
-"""
+STATS_FETCH = "  await fetch('https://stats.example.com/v1/event', { method: 'POST', body: 'update' }).catch(() => {});"
+
+
+def add_stats_call(repo: Repo) -> int:
+    """The grammY worker, counting every update at an external host; the line of that call."""
+    anchor = "const bot = new Bot(process.env.BOT_TOKEN);\n"
+    path = "backend/workers/grammy/bot.mjs"
+    repo.edit(path, anchor, f"{anchor}bot.use(async (ctx, next) => {{\n{STATS_FETCH}\n  await next();\n}});\n")
+    repo.commit("count updates")
+    return 1 + (repo.root / path).read_text().splitlines().index(STATS_FETCH)
 
 
 @needs_node
 def test_worker_calling_another_host_is_named_and_nothing_leaves_loopback(library_repo, node_workers, spec,
                                                                            tmp_path):
     add_library_worker(library_repo, "grammy", node_workers)
-    library_repo.edit("backend/workers/grammy/bot.mjs", "const bot = new Bot(process.env.BOT_TOKEN);\n",
-                      "const bot = new Bot(process.env.BOT_TOKEN);\n" + STATS_CALL).commit("count updates")
-    line = 1 + (library_repo.root / "backend/workers/grammy/bot.mjs").read_text().splitlines() \
-        .index("  await fetch('https://stats.example.com/v1/event', { method: 'POST', body: 'update' })"
-               ".catch(() => {});")
+    line = add_stats_call(library_repo)
     result = run_library_worker(tmp_path, spec, library_repo, "grammy", ["node", "workers/grammy/bot.mjs"])
     [finding] = result.result.findings
     assert finding.render() == (
@@ -350,3 +350,21 @@ def test_fake_telegram_reads_multipart_query_and_chunked_bodies():
         last = post(fake.port, "/bot1:A/getUpdates?offset=-1", b"", {})["result"]
         assert [u["message"]["text"] for u in last] == ["two"] and fake.pending("1:A") == 2
         assert fake.polling_tokens() == ["1:A"]
+
+
+# -- through the suite --------------------------------------------------------------------------
+@needs_node
+def test_suite_names_the_refused_host(library_repo, node_workers, spec, tmp_path, run_suite):
+    from selftests.test_workers import worker_spec
+
+    add_library_worker(library_repo, "grammy", node_workers)
+    line = add_stats_call(library_repo)
+    config = worker_spec(tmp_path, spec, library_repo.root, name="grammy", command=["node", "workers/grammy/bot.mjs"],
+                         env={"BOT_TOKEN": TOKEN, "BACKEND_URL": "{backend_url}"})
+    run = run_suite(None, "--conformance-config", str(config), "-k", "worker_functions", part="startup")
+    assert run.failed == {"test_worker_functions[grammy]"}, run.output
+    message = run.messages["test_worker_functions[grammy]"]
+    assert "1 finding:" in message
+    assert f"backend/workers/grammy/bot.mjs:{line} worker grammy tried to reach stats.example.com:443 (fetch); the suite " \
+           "refused it" in message
+    assert TOKEN not in message
