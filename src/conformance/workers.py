@@ -7,7 +7,9 @@ Three checks, all free of pytest (tests/startup/test_workers.py only wires fixtu
   at files a fresh clone has, its dependencies are locked (npmlock.py: package-lock.json in
   sync) and installed (node_modules). The only check of package.json scripts;
 - workerrun.py, `check_worker`: boots the backend (migrations first) in the sandbox, starts the
-  fake Telegram Bot API and the worker, sends one user message through getUpdates, waits for the
+  fake Telegram Bot API and the worker under the Node.js network guard (nodeguard.py: requests
+  for api.telegram.org go to the fake whatever library made them, other hosts are refused and
+  named), sends one user message through getUpdates to every bot that polls, waits for each
   reply at sendMessage, then SIGTERMs the worker: it must exit within its grace and leave no
   process it started behind (ManagedProcess.terminate finds them, in its group or not).
 """
