@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conformance.childenv import child_env
+from conformance.dbguard import GUARD_DIR, GUARD_ENV
 from conformance.importability import ImportabilityReport, ImportFailure, check_importability, module_name
 from selftests.builder import tree_digest
 
@@ -114,7 +115,8 @@ def test_the_child_sees_only_the_allowlist_and_the_spec_env(mixed: Mixed):
     env = mixed.env
     assert not (set(SECRETS) - {"PYTHONPATH"}) & set(env)
     assert env["APP_ENV"] == "conformance"
-    assert env["PYTHONPATH"] == str(mixed.backend.resolve())
+    assert env["PYTHONPATH"] == os.pathsep.join([str(GUARD_DIR), str(mixed.backend.resolve())])  # the guard first
+    assert json.loads(env[GUARD_ENV])["dirs"][0] == str(mixed.backend.resolve())
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"
     assert env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] == "1"
 
