@@ -515,3 +515,13 @@ def test_start_script_installing_migrating_elsewhere_and_binding_a_fixed_port(re
     assert "did not serve" not in message and "nothing answered" not in message
     assert run.seconds < 40, f"the check waited {run.seconds:.0f}s: it should stop soon after the server listens"
     assert INSTALL_FINDING in run.messages["test_start_script_installs_nothing"]
+
+
+def test_without_a_start_script_the_install_check_skips_with_the_reason(reference, suite):
+    reference.rm("backend/start_production.sh").commit("no start script")
+    run = suite(reference)
+    outcomes = own(run)
+    assert outcomes["test_start_script_exists"] == "failed", run.output
+    assert outcomes["test_start_script_installs_nothing"] == outcomes["test_start_script_starts_app"] == "skipped"
+    assert "no start script (see test_start_script_exists): nothing ran, nothing to read" in \
+        run.messages["test_start_script_installs_nothing"]

@@ -8,14 +8,18 @@ breaks production, often only at the next deploy. Checks, all reported at path:l
 * every file and directory it references exists in a fresh clone (tracked files);
 * it really starts the app: run in a fresh sandbox copy with `deploy.env` + `test_env`, the
   health path answers 200, SIGTERM to its process group stops everything (`run_start_script`);
+  when its processes serve another port than PORT, the address and the line that sets it are
+  named as soon as that port answers (boundport.py, listensockets.py), not after the timeout;
+* it installs nothing at start-up: pip/uv/poetry/pipenv/pipx calls are stopped by stand-ins
+  while it runs (installguard.py, data/install_shim.py) and the install lines are one finding;
 * a Dockerfile (spec `deploy.dockerfile`), when present: every COPY/ADD source exists, and the
   files its CMD/ENTRYPOINT run exist (mapped back through the COPY instructions; no docker);
 * the workers' `package.json` scripts run files that exist: checked once, by the workers'
   package check (workers.py, rule `workers_packages`), with the same reference scanner.
 
 Where: startscript.py (the start script, read), startrun.py (the start script, run),
-dockerfile.py, shellrefs.py + trackedtree.py (which paths a script names, and whether they
-exist). This module holds what their findings share.
+installguard.py, boundport.py, dockerfile.py, shellrefs.py + trackedtree.py (which paths a
+script names, and whether they exist). This module holds what their findings share.
 """
 
 from __future__ import annotations
