@@ -174,7 +174,7 @@ def shell_template(template: str) -> str:
 
 def _exercise(spec: Spec, worker: WorkerSpec, process: ManagedProcess, telegram: FakeTelegram, app: RunningApp,
               ready_url: str | None, reproduce: str, where: str) -> list[Finding]:
-    """Readiness, then one message in and its reply out."""
+    """Readiness, then one message in for every bot that polls and each reply out."""
     rule = "workers_function"
 
     def finding(message: str, fix: str = reproduce) -> list[Finding]:
