@@ -213,17 +213,10 @@ class NameOrigins:
                 former.setdefault(top, path)
         return former
 
-    @functools.cached_property
+    @property
     def repository_files(self) -> frozenset[str]:
         """Every tracked file of the repository (the backend's index when it is not in git)."""
-        if self.index.git is None:
-            return self.index.files
-        from conformance.git import GitError
-
-        try:
-            return frozenset(self.index.git.all_tracked())
-        except GitError:
-            return self.index.files
+        return self.index.repository_files
 
     @functools.cached_property
     def repository_modules(self) -> dict[str, list[str]]:

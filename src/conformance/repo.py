@@ -16,6 +16,7 @@ have the target) and would read files the user never pointed the suite at.
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 import shlex
@@ -85,6 +86,28 @@ class RepoIndex:
             notes.append(f"{len(self.unreadable_dirs)} director(ies) cannot be read, their files are not checked "
                          f"(fix the permissions): {shown}")
         return notes
+
+    @functools.cached_property
+    def repository_files(self) -> frozenset[str]:
+        """Every tracked file of the repository, outside the backend too (asked of git once,
+        and only by the checks that look for what left the backend); the index's own files
+        when the backend is not in git."""
+        if self.git is None:
+            return self.files
+        try:
+            return frozenset(self.git.all_tracked())
+        except GitError:
+            return self.files
+
+    @functools.cached_property
+    def repository_dirs(self) -> frozenset[str]:
+        dirs: set[str] = set()
+        for path in self.repository_files:
+            parent = posixpath.dirname(path)
+            while parent and parent not in dirs:
+                dirs.add(parent)
+                parent = posixpath.dirname(parent)
+        return frozenset(dirs)
 
     def link_out(self, path: str) -> str | None:
         """The target of `path` when it is a symlink out of the backend (never followed), else None."""

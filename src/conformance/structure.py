@@ -9,6 +9,7 @@ failure and an unexpected-directory failure.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import posixpath
 from collections import defaultdict
 from collections.abc import Iterable
@@ -149,24 +150,62 @@ class _Checker:
                 self.add("move", move.source, path,
                          f"is still here although the plan moved it to {target} ({destination} exists)",
                          f"compare, then delete the old copy: git diff --no-index {quote(path)} {quote(destination)}"
-                         f"\n{self.remove_command([path])}", **kw)
+                         f"\n{self.remove_command([path])}   # deletes this old copy; the file at {destination} "
+                         "stays", **kw)
             return
+        top = move.to.split("/")[0]
+        if not old and top in self.kept_outside:
+            return self.skip("move", move.source, f"{top}/ is kept beside the backend, at the repository root: "
+                                                  f"see test_required_dir[{top}]")
         if not old:
-            self.add("move", move.source, destination,
-                     f"does not exist, and {move.source} is nowhere in the backend; the plan moves it to {target}",
-                     "restore it from history (git log --all --diff-filter=D --name-only -- "
-                     f"{quote('*' + move.name)}), or remove it from the spec's moves if it was deleted on purpose",
-                     plan=move.plan, phase=move.phase)
+            message, fix = self._moved_elsewhere(move, destination)
+            self.add("move", move.source, destination, message, fix, plan=move.plan, phase=move.phase)
             return
         first, *rest = old
         where = "in the backend root" if "/" not in (self.index.backend_rel(first) or "") else "at its old place"
         fix = self.move_command(first, dest_dir)
         if rest:
-            fix += "\n" + self.remove_command(rest) + "   # other copies; compare them first"
+            fix += "\n" + self.remove_command(rest) + "   # deletes the other copies: compare them with the moved " \
+                "file first"
         self.add("move", move.source, first, f"is {where}; the plan moves it to {target}", fix, **kw)
         for path in rest:
             self.add("move", move.source, path, f"is another copy of {move.name}; the plan keeps one, in {target}",
                      "see the fix above", **kw)
+
+    @functools.cached_property
+    def kept_outside(self) -> set[str]:
+        """Planned top-level dirs that are missing from the backend but exist at the repository
+        root (workers kept beside the backend): one finding, test_required_dir[<top>], says so
+        for the dir, its subdirs and the files moved into it."""
+        if not self.index.prefix:
+            return set()
+        tops = {d.path.split("/")[0] for d in self.spec.dirs if not d.runtime and not d.path.startswith("//")}
+        missing = {t for t in tops if t and not self.index.is_dir(self.index.rel(t))}
+        return {t for t in missing if t in self.index.repository_dirs} if missing else set()
+
+    def _moved_elsewhere(self, move: Move, destination: str) -> tuple[str, str]:
+        """A planned file that is nowhere in the backend: outside it (e.g. workers kept at the
+        repository root), or gone. Say where it is and how to point the spec at it, rather than
+        sending the engineer to the history for a file that exists."""
+        target = self.shown_dir(move.to)
+        outside = sorted(p for p in self.index.repository_files
+                         if posixpath.basename(p) == move.name and self.index.backend_rel(p) is None
+                         and "node_modules/" not in f"/{p}")
+        planned_tail = posixpath.join(move.to.lstrip("/"), move.name) if move.to else move.name
+        if outside:
+            found = outside[0]
+            if found == planned_tail or found.endswith("/" + planned_tail):
+                top = move.to.lstrip("/").split("/")[0]
+                return (f"does not exist, but {found} does, at the same place outside the backend: the project keeps "
+                        f"/{top}/ beside the backend, not in it",
+                        f'point the spec at it: "//{posixpath.dirname(found)}" instead of "{move.to}" in this move '
+                        f'(and, for the workers, workers = "//{found.split("/")[0]}" in [tool.conformance]); spec '
+                        "paths starting with // are relative to the repository root")
+            return (f"does not exist; {move.name} is outside the backend, at {found}; the plan moves it to {target}",
+                    self.move_command(found, self.index.rel(move.to)))
+        return (f"does not exist, and {move.source} is nowhere in the repository; the plan moves it to {target}",
+                "restore it from history (git log --all --diff-filter=D --name-only -- "
+                f"{quote('*' + move.name)}), or remove it from the spec's moves if it was deleted on purpose")
 
     def check_move_history(self, move: Move) -> None:
         git = self.index.git
@@ -264,7 +303,8 @@ class _Checker:
             match = matches.get(path)
             rule = f"{match.source}:{match.line} ('{match.pattern}')" if match else "an ignore rule"
             self.add("tracked_but_ignored", "", path, f"is tracked although {rule} ignores it",
-                     f"{self.remove_command([path], cached=True)}   # if it should not be in git\n"
+                     f"{self.remove_command([path], cached=True)}   # keeps it on disk, removes it from the index "
+                     "only; if it should not be in git\n"
                      f"or narrow the rule at {rule} if the file belongs in the repo", claim=[path])
 
     # -- files that do not belong ----------------------------------------------------------
@@ -275,7 +315,9 @@ class _Checker:
             if not self.is_production(path) or not patterns.match(self.index.backend_rel(path) or ""):
                 continue
             if rule.move_to:
-                fix = self.move_command(path, self.index.rel(rule.move_to)) + "   # or delete it: git rm"
+                fix = (self.move_command(path, self.index.rel(rule.move_to))
+                       + f"   # or, if nothing needs it: {self.remove_command([path])} (deletes the file; git "
+                         "history keeps it)")
             else:
                 fix = self.remove_command([path], cached=True) + "   # keeps it on disk; delete it if unneeded"
             self.add("forbidden", rule.name, path, f"is {_article(rule.why)} {rule.why} (matches {', '.join(rule.patterns)})",
@@ -298,7 +340,8 @@ class _Checker:
                          f"is a Node.js file outside {workers}; the plan keeps Node.js only under workers", fix,
                          claim=[path])
         for top, files in sorted(modules_dirs.items()):
-            fix = self.remove_command([top], cached=True, recursive=True) + f"\necho 'node_modules/' >> " \
+            fix = self.remove_command([top], cached=True, recursive=True) + \
+                "   # keeps the files on disk, removes them from the index only" + f"\necho 'node_modules/' >> " \
                   f"{quote(self._gitignore_for(self.index.prefix)[0])}"
             self.add("node_only_in_workers", "", f"{top}/",
                      f"holds {len(files)} tracked files; node_modules/ is never committed and lives only under "
@@ -308,7 +351,8 @@ class _Checker:
                     and self.index.backend_rel(top) is not None:
                 self.add("node_only_in_workers", "", f"{top}/",
                          f"exists on disk (ignored, not in git); the plan recreates node_modules/ only in {workers}",
-                         f"rm -rf {quote(top)}   # then: cd {quote(self.workers)} && npm ci", severity="warning")
+                         f"rm -rf {quote(top)}   # deletes this ignored copy only, npm ci recreates it under "
+                         f"workers; then: cd {quote(self.workers)} && npm ci", severity="warning")
 
     def check_no_python_in_workers(self) -> None:
         python = _Patterns(PYTHON_FILES)
@@ -346,7 +390,7 @@ class _Checker:
                            "module is dead code or imported by a path hack")
                 if self._is_empty_module(init):  # the package adds nothing of its own: the module becomes it
                     fix = (f"{self.remove_command([init])} && {mover} {quote(path)} {quote(init)}"
-                           "   # the empty __init__.py gives way to this module's code, history kept")
+                           "   # deletes the empty __init__.py, then this module's code takes its place, history kept")
                 else:
                     fix = (f"merge what {path} defines into {init} (importers get the package), then: "
                            f"{self.remove_command([path])}   # deletes this module: do it only after the merge")
@@ -392,8 +436,8 @@ class _Checker:
         if name.endswith((".py", ".sh")):
             return self.move_command(path, self.index.rel("scripts/maintenance")) + \
                 "   # or the scripts/ dir it belongs to; or add it to [tool.conformance.root] allow"
-        return f"{self.remove_command([path])}   # or move it where it belongs; or add it to " \
-               "[tool.conformance.root] allow"
+        return f"{self.remove_command([path])}   # deletes it, if nothing needs it; or move it where it belongs; " \
+               "or add it to [tool.conformance.root] allow"
 
     def check_root_dirs(self) -> None:
         planned = {d.path.split("/")[0] for d in self.spec.dirs if not d.path.startswith("//")}
@@ -431,13 +475,25 @@ class _Checker:
             state = (f"is a symlink to {target}, outside the backend (not followed), not a directory" if target
                      else "is a symlink, not a directory" if on_disk.is_symlink() else "is a file, not a directory")
             remove = self.remove_command([path]) if path in self.index.files else f"rm {quote(path)}"
-            fix = f"{remove} && {fix}"
+            what = "link (its target stays)" if on_disk.is_symlink() else "file (move its content elsewhere first)"
+            fix = f"{remove}   # deletes the {what} that stands where the directory belongs\n{fix}"
         elif on_disk.is_dir() and _has_entries(on_disk) and self.index.is_git:
             state = "exists on disk but none of its files is tracked by git"
             fix = f"git add {quote(path)}" if (on_disk / placeholder.rsplit('/', 1)[1]).exists() or \
                 not rule.package else f"touch {quote(placeholder)} && git add {quote(path)}"
         elif on_disk.is_dir():
             state = "exists on disk but is empty (git keeps no empty directory)"
+        elif rule.path.split("/")[0] in self.kept_outside:
+            top = rule.path.split("/")[0]
+            if rule.path != top:
+                return self.skip("required_dir", rule.path, f"{top}/ is kept beside the backend, at the repository "
+                                                            f"root: see test_required_dir[{top}]")
+            state = (f"is missing from the backend, but {top}/ exists at the repository root (so do the plan's "
+                     "dirs and moved files under it)")
+            workers = f'workers = "//{top}", ' if top == self.spec.workers.split("/")[0] else ""
+            fix = (f"if the project keeps {top}/ beside the backend on purpose, point the spec at it: {workers}"
+                   f'and "//{top}/..." for the dirs and move destinations under it (// is the repository root); '
+                   f"else move it into the backend: git mv {quote(top)} {quote(path)}")
         else:
             state = "is missing"
         self.add("required_dir", rule.path, f"{path}/",
