@@ -71,3 +71,36 @@ def test_plan_style_tree_diagram_documents_directories(tmp_path, run_suite):
         return "\n".join(kept + tree) + "\n"
     run = _readme_run(tmp_path, run_suite, as_tree)
     assert run.failed == set(), run.output
+
+
+def test_command_naming_a_moved_file_by_its_bare_name_is_dead(tmp_path, run_suite):
+    run = _readme_run(tmp_path, run_suite, lambda text: text + "\n```bash\npython create_admin.py --user-id 1\n```\n")
+    assert run.failed == {"test_readme_has_no_dead_paths"}, run.output
+    line = len((tmp_path / "chatai/backend/README.md").read_text().splitlines()) - 1
+    message = run.messages["test_readme_has_no_dead_paths"]
+    assert (f"backend/README.md:{line} runs `python create_admin.py`, but create_admin.py does not exist in the "
+            "backend") in message
+    assert "fix:  it moved: write scripts/admin/create_admin.py" in message
+
+
+def test_dotted_module_that_does_not_exist_is_dead(tmp_path, run_suite):
+    run = _readme_run(tmp_path, run_suite, lambda text: text + "\nReindex: `python -m scripts.maintenance.reindex_docs`\n")
+    assert run.failed == {"test_readme_has_no_dead_paths"}, run.output
+    message = run.messages["test_readme_has_no_dead_paths"]
+    assert ("runs `python -m scripts.maintenance.reindex_docs`, but there is no scripts/maintenance/reindex_docs.py "
+            "in the backend") in message
+    assert "fix:  fix the path (did it move?) or remove the mention" in message
+
+
+def test_dotted_module_of_a_moved_file_names_its_new_module(tmp_path, run_suite):
+    run = _readme_run(tmp_path, run_suite, lambda text: text + "\nCleanup: `python -m scripts.cleanup_users --days 30`\n")
+    message = run.messages["test_readme_has_no_dead_paths"]
+    assert "runs `python -m scripts.cleanup_users`, but there is no scripts/cleanup_users.py in the backend" in message
+    assert "fix:  it moved: write `python -m scripts.admin.cleanup_users` (run from the backend root)" in message
+
+
+def test_third_party_modules_and_tree_diagrams_are_not_commands_to_check(tmp_path, run_suite):
+    run = _readme_run(tmp_path, run_suite, lambda text: text + (
+        "\n```bash\npython -m uvicorn main:app\npython -m alembic upgrade head\npython -m pytest -q\n```\n"
+        "```\nbackend/\n├── main.py\n└── tools/run.py\n```\n"))
+    assert run.failed == set(), run.output
