@@ -2,15 +2,42 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from conformance.fixsafety import explains_destruction, unexplained
 from conformance.spec import Spec, load_spec
 from selftests.trees import PROJECT
 
 pytest_plugins = ["pytester"]
+
+# Every `fix:` text of every in-process suite run of this session (this worker, under xdist):
+# run_suite checks each one with conformance.fixsafety, so no self-test run may print a
+# destructive command without saying what it destroys.
+FIX_TEXTS: list[str] = []
+_FIX_LINE = re.compile(r"^(?P<indent>[ \t]*(?:E[ \t]+)?)fix:  (?P<text>.*)$")
+
+
+def fix_texts(output: str) -> list[str]:
+    """The `fix:` texts of rendered findings (Finding.render: continuation lines are indented
+    six columns past `fix:`), joined back into one multi-line text each."""
+    lines = output.splitlines()
+    found = []
+    for number, line in enumerate(lines):
+        match = _FIX_LINE.match(line)
+        if match is None:
+            continue
+        text = [match["text"]]
+        continuation = match["indent"] + " " * 6
+        for following in lines[number + 1:]:
+            if not following.startswith(continuation) or not following[len(continuation):].strip():
+                break
+            text.append(following[len(continuation):])
+        found.append("\n".join(text))
+    return found
 
 
 @dataclass
@@ -21,6 +48,7 @@ class SuiteRun:
     output: str
     outcomes: dict[str, str] = field(default_factory=dict)
     messages: dict[str, str] = field(default_factory=dict)
+    fixes: list[str] = field(default_factory=list)  # every `fix:` text in the output (failures and warnings)
 
     def with_outcome(self, outcome: str) -> set[str]:
         return {name for name, value in self.outcomes.items() if value == outcome}
@@ -61,6 +89,11 @@ def run_suite(pytester: pytest.Pytester):
                 run.outcomes[name] = report.outcome
                 if report.outcome != "passed":
                     run.messages[name] = report.longreprtext
+        run.fixes = fix_texts(run.output)
+        FIX_TEXTS.extend(run.fixes)
+        unsafe = [f"{fix!r}: {', '.join(unexplained(fix))}" for fix in run.fixes if not explains_destruction(fix)]
+        assert not unsafe, ("fix texts with a destructive command but no explanation next to it (see "
+                            "conformance.fixsafety):\n" + "\n".join(unsafe))
         return run
 
     return run

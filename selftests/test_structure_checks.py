@@ -107,8 +107,8 @@ CASES = {
     "module beside an empty package": Case(
         "test_module_package_clash",
         ["backend/cache.py sits beside the package backend/cache/",
-         "fix:  git rm -- backend/cache/__init__.py && git mv backend/cache.py backend/cache/__init__.py   # the empty "
-         "__init__.py gives way to this module's code, history kept"],
+         "fix:  git rm -- backend/cache/__init__.py && git mv backend/cache.py backend/cache/__init__.py   # deletes the "
+         "empty __init__.py, then this module's code takes its place, history kept"],
         _write_commit({"backend/cache.py": "CACHE = {}\n", "backend/cache/__init__.py": "# cache package\n"})),
     "module beside a package with code": Case(
         "test_module_package_clash",

@@ -63,6 +63,7 @@ def check_alias(alias: Alias, scan: ImportScan, enforced_phase: int) -> CheckRes
             path=old_file, message=f"still exists although phase {alias.retire_phase} retires the alias "
                                    f"{alias.old} -> {alias.new}" + (f"; imported at {', '.join(users[:5])}"
                                                                     if users else ""),
-            fix=(f"point the importers at `{alias.new}`, then: git rm {old_file}" if users else f"git rm {old_file}"),
+            fix=(f"point the importers at `{alias.new}`, then: " if users else "")
+            + f"git rm {old_file}   # deletes the alias module (git history keeps it); nothing may import it any more",
             **kw))  # type: ignore[arg-type]
     return result

@@ -188,10 +188,14 @@ def _unreadable(index: RepoIndex, rel: str, exc: OSError) -> ParsedSource:
         what = "a symlink loop" if exc.errno == errno.ELOOP else f"a symlink to {target}"
         return ParsedSource(rel, error=f"is {what} that cannot be read ({exc.strerror})",
                             error_fix=f"point the link at a file that exists, or remove it: "
-                                      f"{'git rm' if index.is_git else 'rm'} {quoted}")
+                                      f"{'git rm' if index.is_git else 'rm'} {quoted}   # deletes the link only, "
+                                      "not what it points to")
     if exc.errno == errno.ENOENT:
         return ParsedSource(rel, error="is tracked by git but missing from the work tree",
-                            error_fix=f"git checkout -- {quoted}   # or `git rm {quoted}` if it was deleted on purpose")
+                            error_fix=f"git checkout -- {quoted}   # restores the committed file: it is missing, "
+                                      "so nothing local is overwritten\n"
+                                      f"or, if it was deleted on purpose: git rm {quoted}   # removes it from the "
+                                      "index too; git history keeps it")
     if exc.errno in (errno.EACCES, errno.EPERM):
         return ParsedSource(rel, error=f"cannot be read ({exc.strerror}): Python cannot import it either",
                             error_fix=f"chmod a+r {quoted}")

@@ -365,7 +365,9 @@ def single_head(alembic: Alembic) -> CheckResult:
     if not found:
         return CheckResult([alembic.finding(
             SINGLE_HEAD, alembic.config_display, "configures alembic, but it finds no revision at all",
-            "create the initial revision: " + alembic.shell('revision --autogenerate -m "initial schema"'))])
+            "create the initial revision: " + alembic.shell('revision --autogenerate -m "initial schema"')
+            + "  (--autogenerate writes a migration from the difference between the models and the database it "
+            "connects to: run it against an empty database and review it, it drops every table the models lack)")])
     if len(found) == 1:
         return CheckResult()
     names = ", ".join(h.revision for h in found)
@@ -556,12 +558,16 @@ def _step_failure(alembic: Alembic, rule: str, database: Database, command: str,
     running = _RUNNING.findall(done.error_text)
     during = f" while running {running[-1][0]} {running[-1][1]}" if running else ""
     if database.sqlite_path is not None:
-        setup = "rm -f /tmp/roundtrip.db && export DATABASE_URL=sqlite:////tmp/roundtrip.db && "
+        setup = ("rm -f /tmp/roundtrip.db   # deletes only this scratch file, left by an earlier try\n"
+                 "export DATABASE_URL=sqlite:////tmp/roundtrip.db && ")
     else:
         setup = "export DATABASE_URL=<an empty throwaway database> && "
     steps = ROUNDTRIP_STEPS if rule == ROUNDTRIP else ROUNDTRIP_STEPS[:1]
     commands = " && ".join(alembic.shell(f"{verb} {target}") if i == 0 else f"alembic {verb} {target}"
                            for i, (verb, target) in enumerate(steps))
+    if rule == ROUNDTRIP:
+        commands += ("   # downgrade base drops every table of that scratch database: never run it with "
+                     "DATABASE_URL on a database you need")
     what = ("make every downgrade() undo exactly what its upgrade() did (drop what it created, restore what it "
             "dropped)" if rule == ROUNDTRIP else "fix the migration so that it applies to an empty database")
     fix = f"{what}; reproduce with:\n{setup}{commands}"

@@ -70,7 +70,8 @@ def check_script_exists(index: RepoIndex, spec: Spec, phase: int | None = None) 
         return CheckResult(findings)
     same = [f for f in index.files if posixpath.basename(f) == posixpath.basename(rel)]
     fix = (f"git mv {same[0]} {rel}" if len(same) == 1 else
-           f"restore it (git checkout -- {rel}) or set [tool.conformance.deploy] start_script")
+           f"restore it: git checkout -- {rel}   # restores the committed file: it is missing, so nothing local "
+           "is overwritten\nor set [tool.conformance.deploy] start_script")
     where = f" (found at {', '.join(same)})" if same else ""
     return CheckResult([deploy_finding(
         rel, None, f"is missing: the production start script is not in the repository{where}", fix, phase)])
