@@ -4,6 +4,7 @@ named with what it holds, and every backend path it mentions exists.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,12 +142,98 @@ def check_readme(spec: Spec, index: RepoIndex) -> dict[str, list[Finding]]:
         target = index.rel(token)
         if target in index.files or index.is_dir(target):
             continue
-        result["paths"].append(Finding(
-            rule="docs", path=readme_rel, line=mention.line,
-            message=f"mentions {token}, which does not exist in the backend",
-            fix="fix the path (did it move?) or remove the mention", subject="paths",
-            plan="Phase 4.2: Document service responsibilities", phase=phase))
+        result["paths"].append(_dead(readme_rel, mention.line, f"mentions {token}, which does not exist in the backend",
+                                     _moved_file_hint(index, token), phase))
+    planned_tops = {d.path.split("/")[0] for d in spec.dirs if not d.path.startswith("//")}
+    for line, command in command_mentions(text):
+        problem = _dead_command_target(index, command, backend_name, planned_tops)
+        if problem is not None:
+            result["paths"].append(_dead(readme_rel, line, *problem, phase=phase))
     return result
+
+
+SHELL_FENCES = {"", "bash", "sh", "shell", "console", "zsh", "text"}
+RUNNERS = ("python", "python3", "bash", "sh", "node")
+
+
+def command_mentions(readme: str) -> list[tuple[int, str]]:
+    """Commands the README tells people to run: code spans of several words outside fences, and
+    lines of shell-like fenced blocks (tree diagrams left out)."""
+    found = []
+    fence: str | None = None
+    for number, line in enumerate(readme.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("```"):
+            fence = None if fence is not None else stripped[3:].strip().lower()
+            continue
+        if fence is not None:
+            if fence in SHELL_FENCES and stripped and not TREE_ENTRY.match(line) and not re.search("[│├└]", line):
+                found.append((number, stripped.removeprefix("$ ")))
+            continue
+        found.extend((number, m.group(1).strip()) for m in CODE_SPAN.finditer(line) if " " in m.group(1).strip())
+    return found
+
+
+def _dead_command_target(index: RepoIndex, command: str, backend_name: str,
+                         planned_tops: set[str]) -> tuple[str, str] | None:
+    """A `python -m pkg.mod` or `python tool.py` whose module or file is not in the backend."""
+    import shlex
+
+    try:
+        words = shlex.split(command.split("  #", 1)[0].split(" # ", 1)[0])
+    except ValueError:
+        return None
+    for position, word in enumerate(words[:-1]):
+        if posixpath.basename(word) not in RUNNERS:
+            continue
+        following = words[position + 1]
+        if following == "-m" and position + 2 < len(words):
+            module = words[position + 2]
+            top = module.split(".")[0]
+            if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", module):
+                return None
+            package = index.rel(f"{top}/__init__.py") in index.files or index.rel(f"{top}.py") in index.files
+            namespace = index.is_dir(index.rel(top)) and not package
+            planned_missing = top in planned_tops and not index.is_dir(index.rel(top))
+            if not (package or planned_missing or (namespace and "." in module)):
+                return None  # third party or stdlib (uvicorn, pytest; alembic even beside an alembic/ dir)
+            path = module.replace(".", "/")
+            if index.rel(f"{path}.py") in index.files or index.rel(f"{path}/__init__.py") in index.files \
+                    or index.rel(f"{path}/__main__.py") in index.files:
+                return None
+            return (f"runs `{' '.join(words[position:position + 3])}`, but there is no {path}.py in the backend",
+                    _moved_file_hint(index, f"{path}.py", as_module=True))
+        if following.startswith("-"):
+            continue
+        token = normalize(following, backend_name)
+        if not token.endswith((".py", ".sh", ".js", ".mjs", ".cjs")) or any(c in token for c in "<>{}*$"):
+            continue
+        target = index.rel(token)
+        if target in index.files:
+            return None
+        return (f"runs `{' '.join(words[position:position + 2])}`, but {token} does not exist in the backend",
+                _moved_file_hint(index, token))
+    return None
+
+
+def _moved_file_hint(index: RepoIndex, token: str, as_module: bool = False) -> str:
+    """Where a file of that name lives in the backend now, said as the README should say it."""
+    name = posixpath.basename(token)
+    places = sorted(rel for p in index.backend_files() if posixpath.basename(p) == name
+                    and (rel := index.backend_rel(p)) is not None and "node_modules/" not in rel)
+    if len(places) == 1:
+        place = places[0]
+        if as_module and place.endswith(".py"):
+            return f"it moved: write `python -m {place[:-3].replace('/', '.')}` (run from the backend root)"
+        return f"it moved: write {place}"
+    if places:
+        return f"fix the path: {name} exists as {', '.join(places[:3])}"
+    return "fix the path (did it move?) or remove the mention"
+
+
+def _dead(readme_rel: str, line: int, message: str, fix: str, phase: int) -> Finding:
+    return Finding(rule="docs", path=readme_rel, line=line, message=message, fix=fix, subject="paths",
+                   plan="Phase 4.2: Document service responsibilities", phase=phase)
 
 
 def _describes(mention: Mention, name: str) -> bool:
