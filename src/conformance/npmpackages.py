@@ -9,7 +9,7 @@ from pathlib import Path
 from shlex import quote
 from typing import Any
 
-from conformance.findings import CheckResult, Finding
+from conformance.findings import CheckResult, Finding, Skipped
 from conformance.npmlock import DEP_SECTIONS, check_lock
 from conformance.repo import RepoIndex
 from conformance.shellrefs import Ref, ShellScan, join_path, shell_references
@@ -23,6 +23,9 @@ def check_packages(index: RepoIndex, spec: Spec) -> CheckResult:
     workers = workers_dir(index, spec)
     manifests = [p for p in index.under(workers)
                  if posixpath.basename(p) == "package.json" and not in_node_modules(p)]
+    if not manifests:  # nothing examined is not a pass
+        return CheckResult(skipped=Skipped(f"no package.json under {workers}/: nothing to check (the plan moves "
+                                           "package.json to workers/: see test_move[package.json])"))
     findings: list[Finding] = []
     for manifest in manifests:
         findings.extend(_check_package(index, spec, workers, manifest))

@@ -19,10 +19,19 @@ def require_node(ctx):
 
 @pytest.mark.rule("workers_syntax")
 def test_worker_js_syntax(conformance_context, backend_index):
-    from conformance.nodejs import check_syntax
+    """Every worker script parses (node --check) and its relative requires resolve."""
+    from conformance.jsrefs import check_requires
+    from conformance.nodejs import check_syntax, js_files
+    from conformance.workers import workers_dir
 
+    spec = conformance_context.spec
+    files = js_files(backend_index, spec)
+    if not files:
+        pytest.skip(f"no JavaScript file under {workers_dir(backend_index, spec)}/: nothing to check "
+                    "(test_required_dir reports a missing workers dir)")
     require_node(conformance_context)
-    assert_conforms(check_syntax(backend_index, conformance_context.spec))
+    parsed = check_syntax(backend_index, spec)
+    assert_conforms([*parsed.findings, *check_requires(backend_index, spec, files).findings])
 
 
 @pytest.mark.rule("workers_packages")
