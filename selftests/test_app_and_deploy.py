@@ -234,6 +234,18 @@ def test_moved_files_are_found_with_their_new_place(tmp_path):
     assert found[0].suggestion == "backend/scripts/admin/cleanup_users.py"
 
 
+def test_paths_built_from_the_script_directory_are_checked(tmp_path):
+    """`$(dirname "$0")/x` and a variable set from it name files relative to the script, even
+    while the current directory is unknown; any other `$` word cannot be told and is skipped."""
+    text = ('#!/bin/bash\nHERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"\ncd "$DEPLOY_DIR"\n'
+            'python "$(dirname "$0")/create_admin.py" --check\npython "$HERE/scripts/warmup.py"\n'
+            'python "$HERE/scripts/admin/create_admin.py"\npython "$OTHER/unknown.py"\n')
+    index = _tree(tmp_path, {"backend/start.sh": text, "backend/scripts/admin/create_admin.py": ""})
+    assert _missing(index, text) == ["backend/create_admin.py", "backend/scripts/warmup.py"]
+    found = missing_references(shell_references(text, cwd="backend"), TrackedTree(index))
+    assert found[0].suggestion == "backend/scripts/admin/create_admin.py"
+
+
 def test_unknown_working_directory_stops_checking(tmp_path):
     text = "cd \"$DEPLOY_DIR\"\npython nowhere.py\ncd \"$(dirname \"$0\")\"\npython gone.py\n"
     index = _tree(tmp_path, {"backend/start.sh": text})

@@ -181,7 +181,9 @@ class _Scanner:
             return
         if tool in SKIP_TOOLS:
             return
-        if self.cwd is None:
+        if self.cwd is None:  # relative words cannot be told; script-dir ones still can
+            for word in (program, *args):
+                self._script_dir_ref(line, word)
             return
         if "$" in program or PYTHON_NAME.match(tool):
             handled = self._python(program, args, line)
@@ -243,6 +245,8 @@ class _Scanner:
                 continue
             if self._is_path_word(arg):
                 self._ref(line, arg)
+            else:
+                self._script_dir_ref(line, arg)
             return (posixpath.basename(program) if "$" not in program else "python"), args[i + 1:]
         return None
 
@@ -343,6 +347,23 @@ class _Scanner:
                 continue
             if self._is_path_word(arg):
                 self._ref(line, arg)
+            else:
+                self._script_dir_ref(line, arg)
+
+    def _script_dir_ref(self, line: int, word: str) -> None:
+        """`"$(dirname "$0")/scripts/tool.py"` or `"$SCRIPT_DIR/tool.py"` (a variable set from
+        dirname/BASH_SOURCE): a path relative to the script's own directory, checked even while
+        the current directory is unknown. Other `$` words stay unchecked (cannot tell)."""
+        var = re.fullmatch(r"\$\{?([A-Za-z_]\w*)\}?/([^$`]+)", word)
+        if var is None or not self._is_path_word(var.group(2)):
+            return
+        base = self._dynamic_dir(f"${{{var.group(1)}}}")
+        if base is None:
+            return
+        shown = restore_substitutions(word, self.substitutions)
+        path = join_path(base, var.group(2))
+        kind = "dir" if word.endswith("/") else "path"
+        self.result.refs.append(Ref(line, shown, path, kind, cwd=base))
 
     def _ref(self, line: int, word: str) -> None:
         if self.cwd is None:
