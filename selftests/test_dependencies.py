@@ -112,11 +112,11 @@ def test_dev_import_in_tests_passes_and_without_dev_file_the_item_skips(tmp_path
 
 def test_uninstalled_requirement_gives_one_warning_and_real_findings(tmp_path, spec, info):
     files = {"backend/requirements.txt": "python-jose[cryptography]==3.3.0\nfastapi\n",
-             "backend/services/auth.py": "from jose import jwt\nimport fastapi\nimport yaml\n"}
+             "backend/services/auth.py": "from jose import jwt\nimport fastapi\nimport flask\n"}
     report = check(tmp_path, spec, info, files)
     assert report.skipped is None
     assert lines(report, "missing") == [
-        "backend/services/auth.py:3 'yaml' imported but missing from the dependency definitions [DEP001]",
+        "backend/services/auth.py:3 'flask' imported but missing from the dependency definitions [DEP001]",
         f"backend/requirements.txt lists 1 of 2 requirements (python-jose) that {ENVIRONMENT.format(python=PYTHON)}; "
         "without their metadata their import names are unknown, so imports they may provide are not reported "
         "as missing, nor they as unused"]
@@ -221,12 +221,12 @@ def test_suite_reports_dev_in_production_and_missing_with_one_environment_warnin
     files = {**conforming_backend(spec), **BASE,
              "backend/requirements.txt": "fastapi\nsqlalchemy\nalembic\npython-jose\n",
              "backend/requirements-dev.txt": "pytest\n",
-             "backend/core/tokens.py": "from jose import jwt\nimport pytest\nimport yaml\n"}
+             "backend/core/tokens.py": "from jose import jwt\nimport pytest\nimport flask\n"}
     make_repo(tmp_path / "repo", files)
     run = run_suite(tmp_path / "repo" / "backend", "-k", "dependencies", part="imports")
     assert run.failed == {"test_dependencies_declared[missing]", "test_dependencies_declared[dev-in-production]"}, \
         run.output
-    assert "backend/core/tokens.py:3 'yaml' imported but missing" in run.messages["test_dependencies_declared[missing]"]
+    assert "backend/core/tokens.py:3 'flask' imported but missing" in run.messages["test_dependencies_declared[missing]"]
     assert "jose" not in run.messages["test_dependencies_declared[missing]"]
     assert "backend/core/tokens.py:2 'pytest' imported but declared as a dev dependency [DEP004]" in \
         run.messages["test_dependencies_declared[dev-in-production]"]
