@@ -50,13 +50,7 @@ class RepoIndex:
     dirs: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
-        dirs: set[str] = set()
-        for path in self.files:
-            parent = posixpath.dirname(path)
-            while parent and parent not in dirs:
-                dirs.add(parent)
-                parent = posixpath.dirname(parent)
-        self.dirs = frozenset(dirs)
+        self.dirs = parent_dirs(self.files)
 
     @property
     def is_git(self) -> bool:
@@ -101,13 +95,7 @@ class RepoIndex:
 
     @functools.cached_property
     def repository_dirs(self) -> frozenset[str]:
-        dirs: set[str] = set()
-        for path in self.repository_files:
-            parent = posixpath.dirname(path)
-            while parent and parent not in dirs:
-                dirs.add(parent)
-                parent = posixpath.dirname(parent)
-        return frozenset(dirs)
+        return parent_dirs(self.repository_files)
 
     def link_out(self, path: str) -> str | None:
         """The target of `path` when it is a symlink out of the backend (never followed), else None."""
@@ -147,6 +135,17 @@ class RepoIndex:
             return self.git.check_ignore(paths)
         assert self._walk_ignore is not None
         return {p: self._walk_ignore.match(p) for p in paths}
+
+
+def parent_dirs(files: Iterable[str]) -> frozenset[str]:
+    """Every directory that holds one of `files`, at any depth (git tracks no directories)."""
+    dirs: set[str] = set()
+    for path in files:
+        parent = posixpath.dirname(path)
+        while parent and parent not in dirs:
+            dirs.add(parent)
+            parent = posixpath.dirname(parent)
+    return frozenset(dirs)
 
 
 def build_index(backend: Path, extra_scopes: Iterable[str] = ()) -> RepoIndex:
