@@ -13,7 +13,6 @@ already known, so a conforming backend costs no history walk.
 
 from __future__ import annotations
 
-import ast
 import functools
 import posixpath
 import re
@@ -23,16 +22,6 @@ from enum import Enum
 
 from conformance.repo import RepoIndex
 from conformance.spec import Spec
-
-# Distributions whose import name shares nothing with the distribution name.
-KNOWN_IMPORT_NAMES: dict[str, tuple[str, ...]] = {
-    "bs4": ("beautifulsoup4",), "PIL": ("pillow",), "sklearn": ("scikit-learn",),
-    "cv2": ("opencv-python", "opencv-python-headless", "opencv-contrib-python"), "fitz": ("pymupdf",),
-    "dateutil": ("python-dateutil",), "google": ("protobuf",), "telegram": ("python-telegram-bot",),
-    "aiogram": ("aiogram",), "magic": ("python-magic",), "multipart": ("python-multipart",),
-    "jwt": ("pyjwt",), "yaml": ("pyyaml",), "dotenv": ("python-dotenv",), "OpenSSL": ("pyopenssl",),
-}
-
 
 class Origin(Enum):
     """Where an imported top-level name comes from, in the order the classifier asks."""
@@ -64,17 +53,6 @@ class Whereabouts:
 
 def normalize_distribution(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def might_provide(import_name: str, distribution: str) -> bool:
-    """Whether a distribution that is not installed (so has no metadata) could provide the
-    import name: the same name, the name inside the distribution's (python-jose -> jose,
-    PyJWT -> jwt), or a well-known exception (beautifulsoup4 -> bs4)."""
-    dist = normalize_distribution(distribution)
-    name = normalize_distribution(import_name)
-    if name == dist or dist in KNOWN_IMPORT_NAMES.get(import_name, ()):
-        return True
-    return len(name) >= 3 and name in dist
 
 
 def module_of(rel: str) -> str | None:
@@ -166,7 +144,9 @@ class NameOrigins:
     def is_declared(self, name: str) -> bool:
         """Declared in the requirements: by the interpreter's metadata (already folded into
         `declared`), or plausibly by a declared distribution that is not installed."""
-        return name in self.declared or any(might_provide(name, d) for d in self.uninstalled_requirements)
+        from conformance.dependencies import might_provide
+
+        return name in self.declared or any(might_provide(d, name) for d in self.uninstalled_requirements)
 
     def backend_like(self, names: Iterable[str]) -> set[str]:
         """Of `names`, those that are, were or will be backend modules but are not on disk."""
