@@ -1,2 +1,2 @@
 # Loads the conformance plugin for every pytest session under this directory, nothing else.
-pytest_plugins = ["conformance.plugin"]
+pytest_plugins = ["conformance.pytest_plugin.plugin"]

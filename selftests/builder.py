@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from conformance.spec import Spec
+from conformance.model.spec import Spec
 
 Tree = Mapping[str, str | bytes]
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from conformance.fixsafety import explains_destruction, unexplained
-from conformance.spec import Spec, load_spec
+from conformance.checks.fixsafety import explains_destruction, unexplained
+from conformance.model.spec import Spec, load_spec
 from selftests.trees import PROJECT
 
 pytest_plugins = ["pytester"]
 
 # Every `fix:` text of every in-process suite run of this session (this worker, under xdist):
-# run_suite checks each one with conformance.fixsafety, so no self-test run may print a
+# run_suite checks each one with conformance.checks.fixsafety, so no self-test run may print a
 # destructive command without saying what it destroys.
 FIX_TEXTS: list[str] = []
 _FIX_LINE = re.compile(r"^(?P<indent>[ \t]*(?:E[ \t]+)?)fix:  (?P<text>.*)$")
@@ -93,7 +93,7 @@ def run_suite(pytester: pytest.Pytester):
         FIX_TEXTS.extend(run.fixes)
         unsafe = [f"{fix!r}: {', '.join(unexplained(fix))}" for fix in run.fixes if not explains_destruction(fix)]
         assert not unsafe, ("fix texts with a destructive command but no explanation next to it (see "
-                            "conformance.fixsafety):\n" + "\n".join(unsafe))
+                            "conformance.checks.fixsafety):\n" + "\n".join(unsafe))
         return run
 
     return run

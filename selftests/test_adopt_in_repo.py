@@ -6,7 +6,7 @@ import subprocess
 import sys
 import tomllib
 
-from conformance.spec import load_spec
+from conformance.model.spec import load_spec
 from selftests.trees import PROJECT, legacy_repo
 
 

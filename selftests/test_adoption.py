@@ -40,7 +40,7 @@ def test_phase_one_enforces_phase_one_and_skips_the_rest_with_counts(legacy, run
 
 
 def test_structural_rules_count_under_structure_not_documentation():
-    from conformance.report import NO_CRITERION, Outcome, Tally, rows
+    from conformance.reporting.summary import NO_CRITERION, Outcome, Tally, rows
 
     tally = Tally()
     for rule in ("required_dir", "root_dirs", "docs"):
@@ -92,7 +92,7 @@ def test_baseline_ratchet(legacy, tmp_path, run_suite):
 
 
 def test_baseline_ignores_line_numbers():
-    from conformance.baseline import normalize_message
+    from conformance.reporting.baseline import normalize_message
 
     assert normalize_message("`from a import b` (lazy): no module x") == normalize_message(
         "`from a import b` (lazy): no module x")

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from conformance.appcheck import is_clean_stop
-from conformance.childoutput import condensed_output, key_error_line, last_backend_frame
-from conformance.dockerfile import check_dockerfile
-from conformance.repo import build_index
-from conformance.shellrefs import shell_references
-from conformance.spec import load_spec
-from conformance.startscript import check_script_paths
-from conformance.trackedtree import TrackedTree, missing_references
+from conformance.checks.app.boot import is_clean_stop
+from conformance.proc.childoutput import condensed_output, key_error_line, last_backend_frame
+from conformance.checks.deploy.dockerfile import check_dockerfile
+from conformance.repo.index import build_index
+from conformance.analysis.shell_paths import shell_references
+from conformance.model.spec import load_spec
+from conformance.checks.deploy.script_static import check_script_paths
+from conformance.repo.trackedtree import TrackedTree, missing_references
 from selftests.builder import make_repo
 from selftests.procscan import leftover_processes
 from selftests.trees import PROJECT
@@ -335,8 +335,8 @@ def test_start_script_leaving_a_daemon_behind(tmp_path):
     inherited (ManagedProcess) and killed."""
     import sys
 
-    from conformance.processes import free_port
-    from conformance.startrun import check_start, run_start_script
+    from conformance.proc.processes import free_port
+    from conformance.checks.deploy.script_run import check_start, run_start_script
 
     root = tmp_path / "sandbox"
     script = root / "backend" / "start.sh"
@@ -357,7 +357,7 @@ def test_start_script_leaving_a_daemon_behind(tmp_path):
 
 
 def test_managed_process_closes_its_logs_when_it_cannot_start(tmp_path):
-    from conformance.processes import ManagedProcess
+    from conformance.proc.processes import ManagedProcess
 
     def open_logs() -> list[str]:
         found = []
@@ -379,7 +379,7 @@ def test_managed_process_tail_keeps_the_error_on_stderr(tmp_path):
     """stdout chatter after the error must not push the stderr line out of the tail."""
     import sys
 
-    from conformance.processes import ManagedProcess
+    from conformance.proc.processes import ManagedProcess
 
     code = "import sys; print('boom', file=sys.stderr); print('\\n'.join(map(str, range(100))))"
     with ManagedProcess([sys.executable, "-c", code], cwd=tmp_path, env={}, name="chatty", log_dir=tmp_path) as child:
@@ -389,7 +389,7 @@ def test_managed_process_tail_keeps_the_error_on_stderr(tmp_path):
 
 
 def test_start_script_syntax_and_shellcheck_errors(tmp_path, spec):
-    from conformance.startscript import check_script_syntax, find_shellcheck
+    from conformance.checks.deploy.script_static import check_script_syntax, find_shellcheck
 
     broken = '#!/bin/bash\nif true; then\n  echo x\n'
     index = _tree(tmp_path / "a", {"backend/start_production.sh": broken})
@@ -498,7 +498,7 @@ def test_start_script_installing_migrating_elsewhere_and_binding_a_fixed_port(re
     import hashlib
     import sqlite3
 
-    from conformance.processes import free_port
+    from conformance.proc.processes import free_port
 
     canary = tmp_path / "canary.db"  # outside every directory the check hands out
     with sqlite3.connect(canary) as db:

@@ -1,4 +1,4 @@
-"""import-linter contracts (conformance.contracts) on small generated backends and the reference.
+"""import-linter contracts (conformance.checks.imports.contracts) on small generated backends and the reference.
 
 Each tree is a layered skeleton plus at most one violation; the contracts file is a small
 copy of the project's, so the tests read like the real thing but run in milliseconds.
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance import contracts
-from conformance.contracts import ContractInfo, ContractsError, check_contracts, list_contracts
+from conformance.checks.imports import contracts
+from conformance.checks.imports.contracts import ContractInfo, ContractsError, check_contracts, list_contracts
 from selftests.builder import copy_tree, make_repo, tree_digest
 from selftests.trees import PROJECT, REFERENCE
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance.childenv import child_env
-from conformance.dbguard import Guard, GuardRecord, read_records
-from conformance.processes import free_port
+from conformance.proc.childenv import child_env
+from conformance.proc.dbguard import Guard, GuardRecord, read_records
+from conformance.proc.processes import free_port
 
 
 def run_guarded(tmp_path: Path, code: str, database: str | None, *, extra_path: list[Path] = ()) -> tuple[

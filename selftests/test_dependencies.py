@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance.dependencies import DependencyReport, check_dependencies, might_provide
-from conformance.interpreter import InterpreterInfo, probe
-from conformance.spec import Spec, SpecError, load_spec
+from conformance.checks.imports.dependencies import DependencyReport, check_dependencies, might_provide
+from conformance.runtime.interpreter import InterpreterInfo, probe
+from conformance.model.spec import Spec, SpecError, load_spec
 from selftests.builder import conforming_backend, make_repo
 from selftests.test_import_checks import BASE
 

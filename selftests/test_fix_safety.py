@@ -1,7 +1,7 @@
 """No `fix:` text suggests a command that destroys data or files without saying what it destroys.
 
 run_suite (conftest.py) checks every fix text of every in-process run with
-conformance.fixsafety.explains_destruction; the test here runs the legacy tree, which has one
+conformance.checks.fixsafety.explains_destruction; the test here runs the legacy tree, which has one
 violation of most structure and import rules, so the check has work even when run alone.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.fixsafety import destructive_commands, explains_destruction, unexplained
+from conformance.checks.fixsafety import destructive_commands, explains_destruction, unexplained
 from selftests.conftest import fix_texts
 from selftests.trees import legacy_repo
 

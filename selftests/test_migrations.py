@@ -1,4 +1,4 @@
-"""tests/startup/test_migrations.py and conformance.migrations on trees made from the reference backend.
+"""tests/startup/test_migrations.py and conformance.checks.migrations.alembic_checks on trees made from the reference backend.
 
 PostgreSQL: set CONFORMANCE_TEST_DATABASE_URL (e.g. from `.ci/postgres start DIR`) to also run
 the reference on a real server; without it that test is skipped.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.migrations import (
+from conformance.checks.migrations.alembic_checks import (
     Alembic,
     Database,
     create_database,
@@ -262,9 +262,14 @@ POSTGRES_URL = os.environ.get("CONFORMANCE_TEST_DATABASE_URL")
 def test_reference_passes_on_postgresql(run_suite, repo: Repo) -> None:
     from sqlalchemy import create_engine, inspect, text
 
+    # Connect and inspect once before the in-process run: pytester drops the modules a run
+    # imports when it ends, and SQLAlchemy's compiled extensions break on a second copy of the
+    # dialect modules imported afterwards ("'InternalTraversal' object is not callable").
+    engine = create_engine(POSTGRES_URL)
+    with engine.connect() as connection:
+        inspect(connection).get_table_names()
     result = run_suite(repo.root / "backend", f"--database-url={POSTGRES_URL}", part=PART)
     assert result.outcomes == dict.fromkeys(ALL, "passed"), result.output
-    engine = create_engine(POSTGRES_URL)
     try:
         with engine.connect() as connection:
             left = connection.execute(text("SELECT datname FROM pg_database WHERE datname LIKE 'conformance_%'"))

@@ -7,11 +7,11 @@ import sys
 
 import pytest
 
-from conformance import newersyntax
-from conformance.imports import scan
-from conformance.interpreter import InterpreterInfo
-from conformance.pysource import ParsedSource, parse_source
-from conformance.repo import build_index
+from conformance.analysis import newersyntax
+from conformance.checks.imports.static import scan
+from conformance.runtime.interpreter import InterpreterInfo
+from conformance.analysis.pysource import ParsedSource, parse_source
+from conformance.repo.index import build_index
 from selftests.builder import conforming_backend, make_repo
 from selftests.test_import_checks import BASE
 

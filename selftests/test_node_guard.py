@@ -22,14 +22,14 @@ from pathlib import Path
 
 import pytest
 
-from conformance.childenv import child_env
-from conformance.fake_telegram import FakeTelegram
-from conformance.nodeguard import guarded_env, read_record, require_option
-from conformance.processes import ProcessTimeout, run
-from conformance.repo import build_index
-from conformance.sandbox import make_sandbox
-from conformance.spec import Spec, WorkerSpec
-from conformance.workerrun import TEST_TEXT, WorkerRun, WorkerRunInputs, run_worker
+from conformance.proc.childenv import child_env
+from conformance.runtime.fake_telegram import FakeTelegram
+from conformance.proc.nodeguard import guarded_env, read_record, require_option
+from conformance.proc.processes import ProcessTimeout, run
+from conformance.repo.index import build_index
+from conformance.runtime.sandbox_copy import make_sandbox
+from conformance.model.spec import Spec, WorkerSpec
+from conformance.checks.workers.message_roundtrip import TEST_TEXT, WorkerRun, WorkerRunInputs, run_worker
 from selftests.builder import Repo
 from selftests.procscan import leftover_processes
 from selftests.trees import PROJECT, reference_repo

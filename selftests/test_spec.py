@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.spec import SpecError, load_spec
+from conformance.model.spec import SpecError, load_spec
 from selftests.trees import PROJECT
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from conformance.boundport import elsewhere, misbound_finding, port_line
+from conformance.checks.deploy.bound_port import elsewhere, misbound_finding, port_line
 from conformance.data.install_shim import BLOCK, FORWARD, RUN, decide, family
-from conformance.installguard import InstallCall, check_installs, install_lines, make_guard, match_calls, read_calls
-from conformance.listensockets import Listener, listening_sockets, parse_address, parse_tcp_table, socket_inode
+from conformance.checks.deploy.install_guard import InstallCall, check_installs, install_lines, make_guard, match_calls, read_calls
+from conformance.runtime.listensockets import Listener, listening_sockets, parse_address, parse_tcp_table, socket_inode
 
 # --------------------------------------------------------------------------------------------
 # install stand-ins

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.pysource import parse_source
+from conformance.analysis.pysource import parse_source
 from selftests.builder import conforming_backend, make_repo
 from selftests.test_import_checks import BASE
 

@@ -24,8 +24,8 @@ def test_require_left_behind_by_a_move_names_the_new_place(tmp_path, run_suite):
 def test_requires_that_resolve_by_nodes_rules_pass():
     from pathlib import Path
 
-    from conformance.jsrefs import resolve
-    from conformance.repo import RepoIndex
+    from conformance.checks.workers.requires import resolve
+    from conformance.repo.index import RepoIndex
 
     files = {"w/a.js", "w/lib/index.js", "w/data.json", "w/pkg/package.json", "w/pkg/dist/main.js"}
     index = RepoIndex(root=Path("/nonexistent"), backend=Path("/nonexistent"), prefix="", files=frozenset(files))

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from conformance.fake_telegram import FakeTelegram
-from conformance.nodejs import NODE_MISSING
-from conformance.npmlock import lock_problems
-from conformance.npmpackages import check_packages
-from conformance.repo import build_index
-from conformance.shellrefs import shell_references
-from conformance.spec import Spec
+from conformance.runtime.fake_telegram import FakeTelegram
+from conformance.checks.workers.nodejs import NODE_MISSING
+from conformance.checks.workers.lockfile import lock_problems
+from conformance.checks.workers.packages import check_packages
+from conformance.repo.index import build_index
+from conformance.analysis.shell_paths import shell_references
+from conformance.model.spec import Spec
 from selftests.builder import make_repo
 from selftests.procscan import leftover_processes
 from selftests.trees import PROJECT

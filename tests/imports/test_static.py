@@ -2,8 +2,8 @@
 
 import pytest
 
-from conformance import imports
-from conformance.plugin import assert_conforms
+from conformance.checks.imports import static as imports
+from conformance.pytest_plugin.plugin import assert_conforms
 
 pytestmark = pytest.mark.imports
 
@@ -45,7 +45,7 @@ def test_no_shadowed_modules(import_scan, backend_interpreter):
 
 @pytest.mark.rule("alias")
 def test_transitional_alias(alias, import_scan, pytestconfig):
-    from conformance.aliases import check_alias
-    from conformance.outcomes import enforced_phase
+    from conformance.checks.imports.aliases import check_alias
+    from conformance.pytest_plugin.verdicts import enforced_phase
 
     assert_conforms(check_alias(alias, import_scan, enforced_phase(pytestconfig)))

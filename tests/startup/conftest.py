@@ -6,8 +6,8 @@ from collections.abc import Callable, Mapping
 
 import pytest
 
-from conformance.repo import RepoError, RepoIndex
-from conformance.sandbox import PlaceholderError, expand_env
+from conformance.repo.index import RepoError, RepoIndex
+from conformance.runtime.sandbox_copy import PlaceholderError, expand_env
 
 EnvTable = tuple[Mapping[str, str], str]  # (a spec table of environment variables, its name in messages)
 

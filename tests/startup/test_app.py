@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance.dburl import database_values, throwaway_sqlite
-from conformance.plugin import assert_conforms
-from conformance.sandbox import expand_env
+from conformance.runtime.dburl import database_values, throwaway_sqlite
+from conformance.pytest_plugin.plugin import assert_conforms
+from conformance.runtime.sandbox_copy import expand_env
 
 pytestmark = pytest.mark.startup
 
@@ -24,7 +24,7 @@ NOT_BOOTED = "the app did not boot (see test_app_boots_and_answers_health)"
 
 @pytest.fixture(scope="module")
 def app_run(conformance_context, backend_index, spec_env, sandbox_backend, tmp_path_factory):
-    from conformance.appcheck import run_app
+    from conformance.checks.app.boot import run_app
 
     ctx = conformance_context
     tmp = tmp_path_factory.mktemp("app")
@@ -43,14 +43,14 @@ def app_run(conformance_context, backend_index, spec_env, sandbox_backend, tmp_p
 
 @pytest.mark.rule("app_boots")
 def test_app_boots_and_answers_health(app_run, conformance_context):
-    from conformance.appcheck import check_boot
+    from conformance.checks.app.boot import check_boot
 
     assert_conforms(check_boot(app_run, conformance_context.spec.phase_of("app_boots")))
 
 
 @pytest.mark.rule("app_boots")
 def test_openapi_lists_routes(app_run, conformance_context):
-    from conformance.appcheck import check_routes
+    from conformance.checks.app.boot import check_routes
 
     if not app_run.healthy:
         pytest.skip(NOT_BOOTED)
@@ -60,7 +60,7 @@ def test_openapi_lists_routes(app_run, conformance_context):
 
 @pytest.mark.rule("app_boots")
 def test_app_shuts_down_cleanly(app_run, conformance_context):
-    from conformance.appcheck import check_shutdown
+    from conformance.checks.app.boot import check_shutdown
 
     if not app_run.healthy:
         pytest.skip(NOT_BOOTED)

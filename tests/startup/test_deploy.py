@@ -5,7 +5,7 @@ names only paths that exist. The workers' package.json scripts: test_workers.py:
 
 import pytest
 
-from conformance.plugin import assert_conforms
+from conformance.pytest_plugin.plugin import assert_conforms
 
 pytestmark = pytest.mark.startup
 
@@ -16,21 +16,21 @@ def _phase(ctx):
 
 @pytest.mark.rule("deploy")
 def test_start_script_exists(conformance_context, backend_index):
-    from conformance.startscript import check_script_exists
+    from conformance.checks.deploy.script_static import check_script_exists
 
     assert_conforms(check_script_exists(backend_index, conformance_context.spec, _phase(conformance_context)))
 
 
 @pytest.mark.rule("deploy")
 def test_start_script_syntax(conformance_context, backend_index):
-    from conformance.startscript import check_script_syntax
+    from conformance.checks.deploy.script_static import check_script_syntax
 
     assert_conforms(check_script_syntax(backend_index, conformance_context.spec, _phase(conformance_context)))
 
 
 @pytest.mark.rule("deploy")
 def test_start_script_paths(conformance_context, backend_index):
-    from conformance.startscript import check_script_paths
+    from conformance.checks.deploy.script_static import check_script_paths
 
     assert_conforms(check_script_paths(backend_index, conformance_context.spec, _phase(conformance_context)))
 
@@ -40,12 +40,12 @@ def deploy_run(conformance_context, backend_index, spec_env, tmp_path_factory, p
     """One run of the start script per test run (shared by xdist workers), in a FRESH copy of the
     tracked files (not the shared sandbox, where other checks may have created logs/, data/ or a
     database: a fresh clone has none of them). None when there is no start script."""
-    from conformance.dburl import database_values, throwaway_sqlite
-    from conformance.processes import free_port
-    from conformance.sandbox import make_sandbox
-    from conformance.shared import shared
-    from conformance.startrun import run_start_script
-    from conformance.startscript import start_script
+    from conformance.runtime.dburl import database_values, throwaway_sqlite
+    from conformance.proc.processes import free_port
+    from conformance.runtime.sandbox_copy import make_sandbox
+    from conformance.pytest_plugin.xdist_share import shared
+    from conformance.checks.deploy.script_run import run_start_script
+    from conformance.checks.deploy.script_static import start_script
 
     ctx = conformance_context
     found = start_script(backend_index, ctx.spec)
@@ -72,7 +72,7 @@ def deploy_run(conformance_context, backend_index, spec_env, tmp_path_factory, p
 
 @pytest.mark.rule("deploy")
 def test_start_script_starts_app(conformance_context, deploy_run):
-    from conformance.startrun import check_start
+    from conformance.checks.deploy.script_run import check_start
 
     if deploy_run is None:
         pytest.skip("no start script (see test_start_script_exists)")
@@ -83,7 +83,7 @@ def test_start_script_starts_app(conformance_context, deploy_run):
 def test_start_script_installs_nothing(conformance_context, deploy_run):
     """pip/uv/poetry/pipenv installs at start-up change whoever runs the script; the run stopped
     them (installguard.py), this names the lines."""
-    from conformance.installguard import check_installs
+    from conformance.checks.deploy.install_guard import check_installs
 
     if deploy_run is None:
         pytest.skip("no start script (see test_start_script_exists): nothing ran, nothing to read")
@@ -93,6 +93,6 @@ def test_start_script_installs_nothing(conformance_context, deploy_run):
 
 @pytest.mark.rule("deploy")
 def test_dockerfile_paths(conformance_context, backend_index):
-    from conformance.dockerfile import check_dockerfile
+    from conformance.checks.deploy.dockerfile import check_dockerfile
 
     assert_conforms(check_dockerfile(backend_index, conformance_context.spec, _phase(conformance_context)))

@@ -2,8 +2,8 @@
 
 import pytest
 
-from conformance.docs import check_readme
-from conformance.plugin import assert_conforms
+from conformance.checks.docs.readme import check_readme
+from conformance.pytest_plugin.plugin import assert_conforms
 
 pytestmark = pytest.mark.startup
 

@@ -9,9 +9,9 @@ import warnings
 
 import pytest
 
-from conformance.dburl import database_values, throwaway_sqlite
-from conformance.findings import ConformanceWarning
-from conformance.migrations import (
+from conformance.runtime.dburl import database_values, throwaway_sqlite
+from conformance.model.findings import ConformanceWarning
+from conformance.checks.migrations.alembic_checks import (
     Alembic,
     DatabaseSetupError,
     create_database,
@@ -20,7 +20,7 @@ from conformance.migrations import (
     roundtrip,
     single_head,
 )
-from conformance.plugin import assert_conforms
+from conformance.pytest_plugin.plugin import assert_conforms
 
 pytestmark = pytest.mark.startup
 

@@ -3,14 +3,14 @@ worker of the spec answers a message through a fake Telegram Bot API and stops c
 
 import pytest
 
-from conformance.plugin import assert_conforms
+from conformance.pytest_plugin.plugin import assert_conforms
 
 pytestmark = pytest.mark.startup
 
 
 def require_node(ctx):
     """Node.js >= 20 on PATH; without it the test fails (not errors) with one clear line."""
-    from conformance.nodejs import node_problem
+    from conformance.checks.workers.nodejs import node_problem
 
     problem = ctx.cached("node_problem", node_problem)
     if problem:
@@ -20,9 +20,9 @@ def require_node(ctx):
 @pytest.mark.rule("workers_syntax")
 def test_worker_js_syntax(conformance_context, backend_index):
     """Every worker script parses (node --check) and its relative requires resolve."""
-    from conformance.jsrefs import check_requires
-    from conformance.nodejs import check_syntax, js_files
-    from conformance.workers import workers_dir
+    from conformance.checks.workers.requires import check_requires
+    from conformance.checks.workers.nodejs import check_syntax, js_files
+    from conformance.checks.workers.common import workers_dir
 
     spec = conformance_context.spec
     files = js_files(backend_index, spec)
@@ -36,14 +36,14 @@ def test_worker_js_syntax(conformance_context, backend_index):
 
 @pytest.mark.rule("workers_packages")
 def test_worker_packages(conformance_context, backend_index):
-    from conformance.npmpackages import check_packages
+    from conformance.checks.workers.packages import check_packages
 
     assert_conforms(check_packages(backend_index, conformance_context.spec))
 
 
 @pytest.mark.rule("workers_function")
 def test_worker_functions(worker_process, conformance_context, backend_index, tmp_path, request):
-    from conformance.workerrun import WorkerRunInputs, check_worker
+    from conformance.checks.workers.message_roundtrip import WorkerRunInputs, check_worker
 
     ctx = conformance_context
     require_node(ctx)

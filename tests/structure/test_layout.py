@@ -2,7 +2,7 @@
 
 import pytest
 
-from conformance.plugin import assert_conforms
+from conformance.pytest_plugin.plugin import assert_conforms
 
 pytestmark = pytest.mark.structure
 

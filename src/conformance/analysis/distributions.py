@@ -1,0 +1,38 @@
+"""Which distribution may provide an import name, when its metadata is not there to ask.
+
+The backend's requirements may not be installed (a laptop, a structure-only CI job): then
+`python-jose` cannot be asked which import names it provides. Both the name classifier and the
+dependency check need the same guess, so it lives here once.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Import names that neither equal nor appear in the name of the distribution that provides them
+# (normalized, separators dropped; fnmatch globs). `jose` in python-jose, `jwt` in PyJWT,
+# `yaml` in PyYAML need no entry.
+KNOWN_PROVIDERS: dict[str, tuple[str, ...]] = {
+    "bs4": ("beautifulsoup4",), "sklearn": ("scikitlearn",), "skimage": ("scikitimage",),
+    "cv2": ("opencv*",), "fitz": ("pymupdf*",), "mysqldb": ("mysqlclient",), "pkg_resources": ("setuptools",),
+    "win32api": ("pywin32",), "win32con": ("pywin32",), "win32com": ("pywin32",), "pythoncom": ("pywin32",),
+    "pywintypes": ("pywin32",), "telebot": ("pytelegrambotapi",), "googleapiclient": ("googleapipythonclient",),
+    "google": ("google*", "protobuf"), "bio": ("biopython",), "mpl_toolkits": ("matplotlib",),
+    "pylab": ("matplotlib",), "gi": ("pygobject",), "_cffi_backend": ("cffi",), "magic": ("pythonmagic*",),
+    "dateutil": ("pythondateutil",), "snappy": ("pythonsnappy",), "usb": ("pyusb",), "jwt": ("pyjwt",),
+}
+
+
+def _compact(name: str) -> str:
+    return re.sub(r"[-_.]+", "", name).lower()
+
+
+def might_provide(distribution: str, module: str) -> bool:
+    """Whether `distribution`, whose metadata we do not have, may be where import `module` comes from:
+    same name, the name inside the distribution's (python-jose/jose, PyYAML/yaml), or a known exception."""
+    import fnmatch
+
+    dist, name = _compact(distribution), _compact(module)
+    if name and name in dist:
+        return True
+    return any(fnmatch.fnmatchcase(dist, glob) for glob in KNOWN_PROVIDERS.get(module.lower(), ()))

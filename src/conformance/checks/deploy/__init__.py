@@ -1,0 +1,3 @@
+"""Production deployment unchanged: the start script parses, references real files, installs
+nothing and serves the health path; Dockerfile paths.
+"""

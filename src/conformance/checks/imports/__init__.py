@@ -1,0 +1,3 @@
+"""Imports: resolution and style, declared dependencies, importability, layer contracts,
+the entry point.
+"""

@@ -1,0 +1,561 @@
+"""Importability: every production module of the backend imports without error.
+
+The imports run in ONE child pytest under the backend's own interpreter, with the PyPI plugin
+pytest-import-check (GPL-2.0-or-later; called as a program, none of its code is copied here).
+A child, because importing the backend executes its code: it must see the backend's
+interpreter and dependencies, not ours, and must not touch the suite's process state.
+
+How the child is isolated from the backend's own test setup:
+  * `-c <empty pytest.ini in a temp dir>` so the backend's pytest.ini / pyproject / setup.cfg
+    (addopts, filterwarnings=error, pythonpath, plugins) are ignored; `--rootdir <backend>` so
+    node ids stay backend-relative; `--noconftest` so no conftest.py runs (the empty ini's dir
+    would also become confcutdir, but that is an accident to not rely on);
+  * PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 and `-p pytest_import_check.plugin`: plugins installed in
+    the backend's venv (pytest-django, pytest-env, pytest-cov, ...) do not load;
+  * `-p no:python` (test_*.py are imported as modules, not run as tests), `-p no:cacheprovider`
+    (no .pytest_cache), `--assert=plain` (no assertion rewriting), `python -B` plus
+    PYTHONDONTWRITEBYTECODE=1 (no __pycache__): the backend tree stays byte-identical;
+  * the junit XML and the ini live in a TemporaryDirectory outside the backend;
+  * the module's own output is captured by pytest and never echoed (`--show-capture=no`, junit
+    logging off), so a module printing megabytes costs nothing.
+
+What pytest-import-check 0.0.4 does, found by trying it:
+  * It imports in pytest's "prepend" mode. A file whose directory has no __init__.py is by
+    default imported under its BASENAME with its directory put first on sys.path: two such
+    files with one name (scripts/util.py, tools/util.py) clash, the second failing with
+    ImportPathMismatchError, and a relative import inside a namespace package fails with
+    "attempted relative import with no known parent package". We therefore pass
+    `-o consider_namespace_packages=true` (pytest >= 8.1, which the plugin requires anyway):
+    with the backend root on PYTHONPATH both files import as scripts.util / tools.util, the
+    names production code uses, and namespace-relative imports work.
+  * ImportPathMismatchError still appears when the name really resolves elsewhere: database.py
+    beside database/ (the package wins), or a root module shadowing a module pytest already
+    imported (logging.py, types.py). Those are real defects; the message says where it went.
+  * sys.exit() at import is a normal failure ("SystemExit: 3"). os._exit() or a hard crash
+    kills the child before the junit XML is written (os._exit(0) even exits with code 0): we
+    find the module being imported from `-v` output (pytest prints the node id before running
+    it), record it as a failure and run the child again without it.
+  * All modules import in one interpreter, in the order given: a module that only imports
+    because an earlier one patched something passes here.
+
+Pathological trees, in bounded time:
+  * A module that hangs at import (a sleep, a network call, an endless loop) is stopped by a
+    watchdog thread in the child after `module_timeout` seconds: the child writes WATCHDOG_MARK
+    and exits with WATCHDOG_EXIT, and the module is reported alone ("did not finish importing
+    within Ns") while the child is run again without it, as for a crash. The overall `timeout`
+    stays the bound for everything (a C call that holds the GIL is only stopped by that).
+  * Importing a module under N nested namespace directories (no __init__.py) costs about 2**N
+    steps in CPython (3.11 to 3.13 measured): `_NamespacePath._recalculate` takes `tuple()` of
+    the parent's path, which iterates AND measures it, each recalculating the grandparent, so
+    the work doubles per level (18 levels: 1.4 s, 22 levels: 21 s, 120: never). Such a file is
+    not imported at all: it is reported as too deep (MAX_NAMESPACE_DEPTH), without a child.
+  * Collection gets the fewest directory targets (collection_targets), so thousands of modules
+    in one folder are one argument, not thousands.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+import os
+import re
+import shutil
+import signal
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.machinery import EXTENSION_SUFFIXES, SOURCE_SUFFIXES
+from pathlib import Path, PurePosixPath
+
+from conformance.proc.childenv import child_env
+from conformance.proc.dbguard import Guard, scratch_dirs
+from conformance.proc.processes import Completed, ProcessTimeout, run
+
+PLUGIN = "pytest-import-check"
+ITEM = "import-check"  # the plugin's item name: node ids are "<file>::import-check"
+PROBE_TIMEOUT = 30.0
+MAX_RESTARTS = 5  # child crashes (os._exit at import) tolerated before giving up
+MAX_ERROR = 600  # characters kept of one exception message
+MODULE_TIMEOUT = 30.0  # seconds one module may take to import before the watchdog stops the child
+MAX_NAMESPACE_DEPTH = 16  # nested namespace directories above a module before importing it is hopeless
+WATCHDOG_MARK = "conformance-import-watchdog:"
+WATCHDOG_EXIT = 86
+
+# The child: pytest with a watchdog plugin that stops the interpreter when one item (one module's
+# import) runs longer than the limit. os._exit, because a hanging import cannot be interrupted
+# reliably (it may catch every exception, or sit in a C call); the parent then retries without it.
+WATCHDOG = f"""
+import os, sys, threading
+import pytest
+limit = float(sys.argv.pop(1))
+report_fd = os.dup(2)  # before pytest captures fd 2
+
+
+class Watchdog:
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item, nextitem):
+        timer = threading.Timer(limit, self.expire, (item.nodeid,))
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+
+    def expire(self, nodeid):
+        os.write(report_fd, ("\\n{WATCHDOG_MARK} " + nodeid + "\\n").encode("utf-8", "backslashreplace"))
+        os._exit({WATCHDOG_EXIT})
+
+
+code = pytest.main(sys.argv[1:], plugins=[Watchdog()])
+sys.stdout.flush()
+sys.exit(int(code))
+"""
+
+PROBE = "import pytest, pytest_import_check"
+MISSING_MODULE = re.compile(r"No module named '([^']+)'")
+EXCEPTION_LINE = re.compile(
+    r"^(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?::\s.*|(?<=Error)|(?<=Exception)|(?<=Exit)|(?<=Interrupt))$")
+MISMATCH = re.compile(r"ImportPathMismatchError: \('([^']*)', '([^']*)', \w*\('([^']*)'\)\)")
+NODE_LINE = re.compile(rf"^(?P<node>.+?)::{ITEM}(?P<rest>.*)$", re.MULTILINE)
+SYNTAX_FILE = re.compile(r'File "([^"]+)", line (\d+)')
+FRAME = re.compile(r"^([^\s:][^:\n]*):(\d+): in ", re.MULTILINE)
+OUTCOME = re.compile(r"^\s+(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b")
+WATCHDOG_LINE = re.compile(rf"^{re.escape(WATCHDOG_MARK)} (?P<node>.+?)::{ITEM}\s*$", re.MULTILINE)
+
+
+@dataclass
+class ImportFailure:
+    """One module that does not import. `error` is the exception's last line."""
+
+    path: str  # backend-relative POSIX path
+    module: str  # the dotted name production code imports it by
+    error: str
+    missing_dependency: str | None = None  # top-level name of a missing third-party module
+    origin: str | None = None  # backend-relative "path:line" where the exception was raised
+    kind: str | None = None  # None: it raised; "timeout": stopped by the watchdog; "namespace": too deep to import
+
+
+@dataclass
+class ImportabilityReport:
+    """Per-file results; `error` says why the check could not (fully) run."""
+
+    failures: dict[str, ImportFailure] = field(default_factory=dict)
+    checked: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def passed(self) -> list[str]:
+        return [path for path in self.checked if path not in self.failures]
+
+
+def module_name(path: str) -> str:
+    """The name Python imports `path` by with the backend root on sys.path (api/chat.py -> api.chat)."""
+    parts = list(PurePosixPath(path).parts)
+    name = parts[-1]
+    for suffix in sorted((*EXTENSION_SUFFIXES, *SOURCE_SUFFIXES), key=len, reverse=True):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    parts[-1] = name
+    if len(parts) > 1 and parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def check_importability(
+    backend: Path,
+    files: Sequence[str],
+    *,
+    python: str,
+    env: Mapping[str, str] | None,
+    timeout: float = 120.0,
+    module_timeout: float = MODULE_TIMEOUT,
+) -> ImportabilityReport:
+    """Import every file (backend-relative POSIX paths) in a child pytest under `python`.
+
+    `env` is the spec's test environment, added to the allowlisted one. Files that do not exist
+    are left out (not in `checked`). `timeout` bounds the whole check, `module_timeout` one
+    module's import (a module over it is reported alone and the rest still imported). Never
+    raises for a broken backend or interpreter: the report's `error` says what went wrong.
+    """
+    backend = Path(backend).resolve()
+    wanted = [f for f in dict.fromkeys(_posix(f) for f in files) if (backend / f).is_file()]
+    if not wanted:
+        return ImportabilityReport()
+    interpreter, problem = _find_interpreter(python)
+    if problem:
+        return ImportabilityReport(error=problem)
+    with tempfile.TemporaryDirectory(prefix="conformance-import-check-") as tmp:
+        problem = _probe(interpreter, Path(tmp), env)
+        if problem:
+            return ImportabilityReport(error=problem)
+        return _Run(backend, interpreter, Path(tmp), _pytest_env(env, backend, Path(tmp)), timeout,
+                    module_timeout).check(wanted)
+
+
+# -- the interpreter ----------------------------------------------------------------------------
+
+
+def collection_targets(wanted: Sequence[str], on_disk: set[str]) -> list[str]:
+    """The fewest paths (directories where every .py below is wanted, else single files) that
+    make pytest collect exactly `wanted`. pytest handles thousands of file arguments in
+    quadratic time (30 s of collection for 5,000 files here); a few directories are linear."""
+    wanted_set = set(wanted)
+    impure: set[str] = set()  # directories holding a .py file that must not be imported
+    for path in on_disk - wanted_set:
+        parent = posixpath.dirname(path)
+        while parent:
+            impure.add(parent)
+            parent = posixpath.dirname(parent)
+    targets: set[str] = set()
+    for path in wanted:
+        top = path
+        parent = posixpath.dirname(path)
+        while parent and parent not in impure:
+            top, parent = parent, posixpath.dirname(parent)
+        targets.add(top)
+    return sorted(targets)
+
+
+def namespace_depth(rel: str, on_disk: set[str]) -> tuple[int, str]:
+    """The longest run of nested directories without __init__.py above `rel`, and the top one of
+    that run: importing the module costs about 2**depth steps (see the module docstring)."""
+    best, top, run, start = 0, "", 0, ""
+    parts = PurePosixPath(rel).parts[:-1]
+    for index in range(len(parts)):
+        directory = "/".join(parts[: index + 1])
+        if f"{directory}/__init__.py" in on_disk:
+            run = 0
+            continue
+        run, start = run + 1, start if run else directory
+        if run > best:
+            best, top = run, start
+    return best, top
+
+
+def _python_files_on_disk(backend: Path) -> set[str]:
+    found = set()
+    for current, dirnames, filenames in os.walk(backend):
+        dirnames[:] = [d for d in dirnames if d not in ("node_modules", "__pycache__") and not d.startswith(".")]
+        rel = Path(current).relative_to(backend).as_posix()
+        for name in filenames:
+            if name.endswith(".py"):
+                found.add(name if rel == "." else f"{rel}/{name}")
+    return found
+
+
+def _posix(path: str) -> str:
+    return PurePosixPath(str(path).replace(os.sep, "/")).as_posix()
+
+
+def _find_interpreter(python: str) -> tuple[str, str | None]:
+    """An absolute interpreter path, or why there is none. Symlinks are kept: a venv's
+    python is a symlink whose target would lose the venv."""
+    if os.sep not in python and "/" not in python:
+        found = shutil.which(python, path=child_env().get("PATH", os.defpath))
+        if found is None:
+            return python, f"backend interpreter {python!r} is not found on PATH"
+        return found, None
+    path = Path(python).absolute()
+    if not path.exists():
+        return str(path), f"backend interpreter {path} does not exist (create the backend's venv first)"
+    if path.is_dir() or not os.access(path, os.X_OK):
+        return str(path), f"backend interpreter {path} is not an executable file"
+    return str(path), None
+
+
+def _probe(python: str, tmp: Path, env: Mapping[str, str] | None) -> str | None:
+    """Why `python` cannot run the check (not startable, pytest or the plugin missing), or None."""
+    try:
+        done = run([python, "-B", "-c", PROBE], cwd=tmp, env=child_env(env), timeout=PROBE_TIMEOUT)
+    except ProcessTimeout:
+        return f"backend interpreter {python} did not answer within {PROBE_TIMEOUT:g}s (`{python} -c '{PROBE}'`)"
+    except OSError as exc:
+        return f"backend interpreter {python} cannot start: {exc.strerror or exc}"
+    if done.returncode == 0:
+        return None
+    missing = MISSING_MODULE.search(done.error_text)
+    name = missing.group(1).split(".")[0] if missing else ""
+    if name in ("pytest", "pytest_import_check"):
+        packages = PLUGIN if name == "pytest_import_check" else f"pytest {PLUGIN}"
+        return (f"backend interpreter {python} has no {name.replace('_', '-')}, which the importability "
+                f"check runs in it: run `{python} -m pip install {packages}`")
+    return f"backend interpreter {python} failed to import pytest ({_describe_exit(done.returncode)}): " \
+           f"{_tail(done.error_text or done.text)}"
+
+
+def _pytest_env(env: Mapping[str, str] | None, backend: Path, tmp: Path) -> dict[str, str]:
+    """The child pytest's environment: allowlisted, the backend importable, no stray plugins, and
+    the database guard (a module that connects at import time reaches only its DATABASE_URL or
+    SQLite files in the sandbox or `tmp`; the refusal is its import error, with the place)."""
+    guard = Guard((env or {}).get("DATABASE_URL") or None, scratch_dirs(backend, tmp), backend, tmp / "dbguard.jsonl")
+    result = child_env(env, python_path=[backend], guard=guard)
+    for name in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS"):
+        result.pop(name, None)
+    result["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    return result
+
+
+# -- the child pytest ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Attempt:
+    report: ImportabilityReport
+    crashed: str | None = None  # the file being imported when the child died: retry without it
+    returncode: int = 0
+    hung: bool = False  # the watchdog stopped the child: `crashed` did not finish importing in time
+
+
+class _Run:
+    """One check: the child pytest, restarted without a module that kills the interpreter."""
+
+    def __init__(self, backend: Path, python: str, tmp: Path, env: dict[str, str], timeout: float,
+                 module_timeout: float = MODULE_TIMEOUT):
+        self.backend, self.python, self.tmp, self.env, self.timeout = backend, python, tmp, env, timeout
+        self.module_timeout = module_timeout
+        self.deadline = time.monotonic() + timeout
+        self.on_disk = _python_files_on_disk(backend)
+        ini = tmp / "pytest.ini"
+        ini.write_text("")
+        self.ini = ini
+
+    def check(self, files: list[str]) -> ImportabilityReport:
+        crashed: dict[str, ImportFailure] = self.too_deep(files)
+        pending = [f for f in files if f not in crashed]
+        attempt = _Attempt(ImportabilityReport())
+        for number in range(MAX_RESTARTS + 1):
+            if not pending:
+                attempt = _Attempt(ImportabilityReport())
+                break
+            attempt = self.attempt(pending, number)
+            if attempt.crashed not in pending:  # no crash, or not one we can retry without
+                break
+            if attempt.hung:
+                crashed[attempt.crashed] = self.failure(
+                    attempt.crashed, f"did not finish importing within {self.module_timeout:g}s and was stopped "
+                    "(it blocks at import: a network call, a sleep, input(), an endless loop?); the other "
+                    "modules were imported without it", kind="timeout")
+            else:
+                crashed[attempt.crashed] = self.failure(
+                    attempt.crashed, f"the interpreter {_describe_exit(attempt.returncode)} while importing "
+                    "this module (os._exit() or a crash at import)")
+            pending.remove(attempt.crashed)
+        else:
+            if pending:
+                attempt.report.error = f"{attempt.report.error}; gave up after {MAX_RESTARTS} restarts"
+            else:
+                attempt = _Attempt(ImportabilityReport())
+        report = attempt.report
+        report.failures.update(crashed)
+        done = set(report.checked) | set(crashed)
+        report.checked = [f for f in files if f in done]
+        return report
+
+    def too_deep(self, files: list[str]) -> dict[str, ImportFailure]:
+        """Files under more than MAX_NAMESPACE_DEPTH nested namespace directories: not imported
+        (it would take 2**depth steps), each reported with the directory where the chain starts."""
+        found = {}
+        for rel in files:
+            depth, top = namespace_depth(rel, self.on_disk)
+            if depth > MAX_NAMESPACE_DEPTH:
+                found[rel] = self.failure(
+                    rel, f"is not imported: it lies under {depth} nested directories without __init__.py, from "
+                    f"{top}/ down; Python recomputes a namespace package's path from its parents' twice per "
+                    f"level, so this import needs about 2**{depth} steps and never finishes",
+                    kind="namespace")
+        return found
+
+    def argv(self, files: list[str], junit: Path) -> list[str]:
+        targets = collection_targets(files, self.on_disk)
+        return [
+            self.python, "-B", "-c", WATCHDOG, str(self.module_timeout),
+            "-p", "pytest_import_check.plugin", "-p", "no:python", "-p", "no:cacheprovider",
+            "--import-check", "--import-mode=prepend", "-o", "consider_namespace_packages=true",
+            "-c", str(self.ini), "--rootdir", str(self.backend), "--noconftest", "--assert=plain",
+            f"--junitxml={junit}", "-o", "junit_family=xunit1", "-o", "junit_logging=no",
+            "-v", "--tb=short", "-rN", "--show-capture=no", "--color=no", "--code-highlight=no",
+            "-o", "norecursedirs=node_modules .* __pycache__",
+            "--", *targets,
+        ]
+
+    def attempt(self, files: list[str], number: int) -> _Attempt:
+        junit = self.tmp / f"junit-{number}.xml"
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            return _Attempt(ImportabilityReport(error=self.timeout_message(None)))
+        try:
+            done = run(self.argv(files, junit), cwd=self.backend, env=self.env, timeout=left)
+        except ProcessTimeout as exc:
+            return self.timed_out(junit, exc.output.decode("utf-8", "replace"))
+        except OSError as exc:
+            return _Attempt(ImportabilityReport(error=f"backend interpreter {self.python} cannot start: {exc}"))
+        return self.finished(junit, done)
+
+    def finished(self, junit: Path, done: Completed) -> _Attempt:
+        report = self.read_junit(junit)
+        if report is not None and done.returncode in (0, 1, 5):
+            return _Attempt(report)
+        output = done.text + "\n" + done.error_text
+        stopped = WATCHDOG_LINE.search(output) if done.returncode == WATCHDOG_EXIT else None
+        if stopped is not None and (hung := self.relative(stopped["node"])) is not None:
+            error = f"the import of {hung} did not finish within {self.module_timeout:g}s"
+            return _Attempt(ImportabilityReport(error=error), crashed=hung, returncode=done.returncode, hung=True)
+        running = self.running(output)
+        if report is None and running is not None:
+            error = f"the child pytest {_describe_exit(done.returncode)} while importing {running}"
+            return _Attempt(ImportabilityReport(error=error), crashed=running, returncode=done.returncode)
+        report = report or ImportabilityReport()
+        if running is not None:
+            report.failures[running] = self.failure(running, "the import stopped the whole pytest run "
+                                                    "(KeyboardInterrupt or pytest.exit() at import)")
+            report.checked.append(running)
+        report.error = (f"the child pytest {_describe_exit(done.returncode)}"
+                        f"{' while importing ' + running if running else ''}: {_tail(output)}")
+        return _Attempt(report)
+
+    def timed_out(self, junit: Path, output: str) -> _Attempt:
+        report = self.read_junit(junit)
+        if report is not None:  # all imports done; the interpreter did not exit
+            report.error = (f"timeout: the child pytest finished importing but did not exit within "
+                            f"{self.timeout:g}s (a module left a non-daemon thread or a child process running)")
+            return _Attempt(report)
+        running = self.running(output)
+        report = ImportabilityReport(error=self.timeout_message(running))
+        if running is not None:
+            report.failures[running] = self.failure(
+                running, f"the import did not finish within {self.timeout:g}s (it blocks at import: "
+                "a network call, a sleep, input()?)")
+            report.checked.append(running)
+        return _Attempt(report)
+
+    def timeout_message(self, running: str | None) -> str:
+        where = f"; it was killed while importing {running}" if running else ""
+        return f"timeout: importing the backend's modules did not finish within {self.timeout:g}s{where}"
+
+    def running(self, output: str) -> str | None:
+        """The file whose import had started but not finished when the child stopped.
+
+        With -v pytest writes "<file>::import-check " before running the item and the outcome
+        after it, so the last node line without an outcome is the one that never returned.
+        """
+        last = None
+        for match in NODE_LINE.finditer(output):
+            if not match["node"].startswith(("PASSED ", "FAILED ", "ERROR ")):
+                last = match
+        if last is None or OUTCOME.match(last["rest"]):
+            return None
+        return self.relative(last["node"])
+
+    def relative(self, node_path: str) -> str | None:
+        """A node's or junit file's path as a backend-relative POSIX path, if it is in the backend."""
+        path = Path(os.path.normpath(self.backend / node_path))
+        try:
+            return path.relative_to(self.backend).as_posix()
+        except ValueError:
+            return None
+
+    def read_junit(self, junit: Path) -> ImportabilityReport | None:
+        try:
+            root = ET.parse(junit).getroot()
+        except (OSError, ET.ParseError):
+            return None
+        report = ImportabilityReport()
+        for case in root.iter("testcase"):
+            rel = self.relative(case.get("file") or "")
+            if rel is None:
+                continue
+            report.checked.append(rel)
+            problem = case.find("failure")
+            if problem is None:
+                problem = case.find("error")
+            if problem is not None:
+                error = _exception_line(problem.get("message") or "", problem.text or "")
+                failure = self.failure(rel, _explain_mismatch(error, self.backend))
+                failure.origin = self.origin(problem.get("message") or "", problem.text or "")
+                report.failures[rel] = failure
+        return report
+
+    def origin(self, message: str, text: str) -> str | None:
+        """Where the exception was raised, as backend-relative "path:line": the file a
+        SyntaxError names, else the last traceback frame (pytest's short format writes
+        `path:line: in <module>` per frame). One cause seen from many importers has one origin."""
+        for source in (message, text):
+            syntax = SYNTAX_FILE.search(source)
+            if syntax:
+                rel = self.relative(syntax.group(1))
+                return f"{rel}:{syntax.group(2)}" if rel else None
+        frames = FRAME.findall(text)
+        if not frames:
+            return None
+        path, line = frames[-1]
+        rel = self.relative(path)
+        return f"{rel}:{line}" if rel else None
+
+    def failure(self, rel: str, error: str, kind: str | None = None) -> ImportFailure:
+        return ImportFailure(rel, module_name(rel), error, _missing_dependency(error, self.backend), kind=kind)
+
+
+# -- reading failures ---------------------------------------------------------------------------
+
+
+def _exception_line(message: str, text: str) -> str:
+    """The exception's line from a junit failure: pytest's crash message when it is one, else the
+    last "Name: message" line of the report (SyntaxError and hidden tracebacks start with "E ")."""
+    message = message.strip()
+    if message and not message.startswith("E "):
+        return _shorten(" ".join(message.split()))
+    for source in (message, text):
+        for line in reversed(source.splitlines()):
+            line = re.sub(r"^E\s+", "", line).strip()
+            if EXCEPTION_LINE.match(line):
+                return _shorten(line)
+    return _shorten(" ".join((message or text).split())) or "import failed (no message)"
+
+
+def _explain_mismatch(error: str, backend: Path) -> str:
+    """Make pytest's ImportPathMismatchError tuple say which file the name really loads."""
+    match = MISMATCH.search(error)
+    if not match:
+        return error
+    name, loaded, _ = match.groups()
+    slash = "/" if Path(loaded).is_dir() else ""
+    try:
+        loaded = Path(loaded).relative_to(backend).as_posix()
+    except ValueError:
+        pass
+    loaded += slash
+    return f"ImportPathMismatchError: `import {name}` loads {loaded}, not this file (it is shadowed)"
+
+
+def _missing_dependency(error: str, backend: Path) -> str | None:
+    """The top-level name of a missing module that is not part of the backend itself."""
+    match = MISSING_MODULE.search(error) if error.startswith("ModuleNotFoundError") else None
+    if match is None:
+        return None
+    top = match.group(1).split(".")[0]
+    suffixes = (*SOURCE_SUFFIXES, *EXTENSION_SUFFIXES)
+    if (backend / top).is_dir() or any((backend / f"{top}{suffix}").is_file() for suffix in suffixes):
+        return None
+    return top
+
+
+def _describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with code {returncode}"
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 3] + "..."
+
+
+def _tail(output: str, lines: int = 5) -> str:
+    kept = [line for line in output.strip().splitlines() if line.strip()][-lines:]
+    return _shorten(" | ".join(kept)) or "(no output)"

@@ -1,0 +1,3 @@
+"""Structure: the repository against the target layout (dirs, moves, root allowlist,
+hygiene).
+"""

@@ -1,0 +1,3 @@
+"""python -m conformance: init (write the spec and contracts templates) and plan (print
+the fix commands).
+"""

@@ -1,0 +1,3 @@
+"""The plan as data: the spec, the rule catalogue and findings.
+Imports nothing else of conformance.
+"""

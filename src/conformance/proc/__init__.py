@@ -1,0 +1,3 @@
+"""Running children: process groups and timeouts, their allowlisted and guarded environment,
+their output as shown in findings.
+"""

@@ -1,0 +1,146 @@
+"""The database guard, parent side: what a child that runs backend code may connect to, and the
+findings made from what it tried.
+
+Backend code decides by itself where it connects (an env.py that builds its URL from DB_HOST and
+ignores DATABASE_URL migrates that other database). Every child that runs backend code gets
+data/guard/sitecustomize.py on its PYTHONPATH and a `Guard` in CONFORMANCE_DB_GUARD: the child
+refuses any connection but the check's throwaway database (and SQLite files in the check's
+scratch directories) before a statement runs, and writes one JSON line per connection elsewhere
+to `report`. `guard_findings` turns those lines into one finding per cause.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import py_compile
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from conformance.proc.sandbox_display import SandboxPaths
+
+GUARD_DIR = Path(__file__).resolve().parents[1] / "data" / "guard"  # conformance/data/guard: sitecustomize.py
+GUARD_ENV = "CONFORMANCE_DB_GUARD"
+
+
+@dataclass(frozen=True)
+class Guard:
+    """What one child may connect to, and where it reports what else it tried."""
+
+    database: str | None  # the throwaway database handed out as DATABASE_URL (None: SQLite scratch only)
+    scratch: tuple[Path, ...]  # directories where SQLite files may be opened (sandbox, the check's tmp)
+    backend: Path  # the backend's tree: its innermost frame locates a connection
+    report: Path  # JSON lines, appended by the child
+
+    def env_value(self) -> str:
+        precompile()
+        return json.dumps({"allow": [self.database] if self.database else [],
+                           "dirs": [str(d) for d in self.scratch], "backend": str(self.backend),
+                           "report": str(self.report)})
+
+    def records(self) -> list[GuardRecord]:
+        return read_records(self.report)
+
+
+@functools.cache
+def precompile() -> None:
+    """Children run with PYTHONDONTWRITEBYTECODE, so they would compile the guard from source at
+    every start; bytecode for the suite's Python version is written once here (best effort)."""
+    for source in GUARD_DIR.glob("*.py"):
+        try:
+            cached = Path(importlib.util.cache_from_source(str(source)))
+            if not cached.exists() or cached.stat().st_mtime < source.stat().st_mtime:
+                py_compile.compile(str(source), cfile=str(cached), doraise=True)
+        except (OSError, py_compile.PyCompileError, NotImplementedError):
+            continue
+
+
+@dataclass(frozen=True)
+class GuardRecord:
+    """One connection a child made (or was refused) to something other than its database."""
+
+    url: str  # password never included
+    via: str  # sqlite3, psycopg, SQLAlchemy postgresql+psycopg, ...
+    path: str  # the child's file (a sandbox path; shown through SandboxPaths.display)
+    line: int
+    verdict: str  # "refused"; "scratch" (a SQLite file in a scratch dir, allowed); "given" (its database)
+
+    @property
+    def refused(self) -> bool:
+        return self.verdict == "refused"
+
+    @property
+    def cause(self) -> tuple[str, str, int]:
+        return self.url, self.path, self.line
+
+
+def read_records(report: Path) -> list[GuardRecord]:
+    """The records of a report file (missing file: none); one per cause, in order of appearance."""
+    try:
+        lines = report.read_text("utf-8", "replace").splitlines()
+    except OSError:
+        return []
+    seen: dict[tuple[str, str, int], GuardRecord] = {}
+    for line in lines:
+        try:
+            raw = json.loads(line)
+            record = GuardRecord(str(raw["url"]), str(raw.get("via", "")), str(raw["path"]), int(raw["line"]),
+                                 str(raw.get("verdict", "refused")))
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by a killed child
+        known = seen.get(record.cause)
+        if known is None or (record.refused and not known.refused):
+            seen[record.cause] = record
+    return list(seen.values())
+
+
+def refused(records: Iterable[GuardRecord]) -> list[GuardRecord]:
+    return [r for r in records if r.refused]
+
+
+def as_shown(records: Iterable[GuardRecord], sandbox: SandboxPaths) -> list[GuardRecord]:
+    """Records with sandbox paths (in `path` and in SQLite URLs) written as repository paths."""
+    return [replace(r, path=sandbox.display(r.path) if r.path.startswith("/") else r.path, url=sandbox.scrub(r.url))
+            for r in records]
+
+
+def described(url: str | None) -> str:
+    """How a message names the database a child was given (never with its password)."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme.split("+", 1)[0] == "sqlite":
+        return "a throwaway SQLite file"
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0] + "@" if len(netloc) == 2 else ""
+    return urlunsplit(parts._replace(netloc=user + netloc[-1]))
+
+
+def refused_message(record: GuardRecord, given: str, during: str) -> str:
+    """What a refused connection finding says after its path:line: the database actually tried."""
+    return (f"connects to {record.url}, not to the `DATABASE_URL` it was given{f' ({given})' if given else ''}: "
+            f"the suite refused the connection before any statement ran ({during}, {record.via})")
+
+
+def guard_fix(subject: str) -> str:
+    """The fix for code that picks its own database: read DATABASE_URL, or map DB_* placeholders."""
+    return (f"make {subject} read DATABASE_URL (e.g. os.environ[\"DATABASE_URL\"]); settings built from "
+            "DB_HOST/DB_NAME/... are checked as they are when [tool.conformance.test_env] maps them: "
+            "DB_HOST = \"{db_host}\", DB_PORT = \"{db_port}\", DB_NAME = \"{db_name}\", DB_USER = \"{db_user}\", "
+            "DB_PASSWORD = \"{db_password}\"")
+
+
+def scratch_dirs(*dirs: Path | None) -> tuple[Path, ...]:
+    return tuple(dict.fromkeys(Path(d) for d in dirs if d is not None))
+
+
+__all__ = ["Guard", "GuardRecord", "GUARD_DIR", "GUARD_ENV", "as_shown", "guard_fix", "read_records",
+           "refused", "refused_message", "scratch_dirs", "elsewhere"]
+
+
+def elsewhere(records: Iterable[GuardRecord]) -> list[GuardRecord]:
+    """Connections to databases other than the given one (refused or allowed scratch SQLite files)."""
+    return [r for r in records if r.verdict != "given"]

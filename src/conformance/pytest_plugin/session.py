@@ -1,0 +1,86 @@
+"""Per-process state of a conformance run: the spec, the backend, and results built once.
+
+Every fixture asks the context, so the repo is indexed and scanned once per process.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.repo.index import RepoError, RepoIndex, build_index
+from conformance.model.spec import Spec
+
+
+@dataclass
+class Context:
+    """Per-process state: the spec, the backend, and the lazily built, cached repo index."""
+
+    spec: Spec
+    backend: Path
+    python: str = sys.executable
+    database_url: str | None = None
+    contracts_file: Path | None = None
+    contracts: list[Any] = field(default_factory=list)
+    _index: RepoIndex | None = None
+    _error: str | None = field(default=None)
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    def cached(self, key: str, build: Any) -> Any:
+        """Compute once per process: every fixture that needs the scan shares one result."""
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
+    def interpreter(self) -> Any:
+        """The backend interpreter's facts, or an InterpreterError instance when it cannot run."""
+        from conformance.checks.imports.static import namespace_candidates
+        from conformance.runtime.interpreter import InterpreterError, probe
+
+        def build() -> Any:
+            try:
+                return probe(self.python, namespace_candidates(self.index()))
+            except InterpreterError as exc:
+                return exc
+
+        return self.cached("interpreter", build)
+
+    def import_scan(self) -> Any:
+        from conformance.analysis.importnames import name_origins
+        from conformance.checks.imports.static import scan
+        from conformance.runtime.interpreter import InterpreterError
+
+        def build() -> Any:
+            info = self.interpreter()
+            installed = {} if isinstance(info, InterpreterError) else info.installed
+            result = scan(self.index(), self.spec, installed, None if isinstance(info, InterpreterError) else info)
+            if not isinstance(info, InterpreterError):
+                result.origins = name_origins(result, info)
+            return result
+
+        return self.cached("import_scan", build)
+
+    def index(self) -> RepoIndex:
+        if self._error:
+            raise RepoError(self._error)
+        if self._index is None:
+            from conformance.repo.index import index_scopes
+
+            try:
+                self._index = build_index(self.backend, index_scopes(self.spec))
+            except RepoError as exc:
+                self._error = str(exc)
+                raise
+        return self._index
+
+    def structure(self) -> Any:
+        from conformance.checks.structure.layout import evaluate
+
+        return self.cached("structure", lambda: evaluate(self.spec, self.index()))
+
+
+CONTEXT = pytest.StashKey[Context]()

@@ -1,0 +1,74 @@
+"""A disposable copy of the backend's tracked files, where startup checks may run freely.
+
+Servers, start scripts and migrations write logs, data and caches next to themselves. The
+suite never writes into the repository under test, so they run in a copy: the files a fresh
+clone would have, which is also what "production deployment unchanged" means.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+from conformance.repo.index import RepoIndex
+
+
+class PlaceholderError(Exception):
+    """A spec value names a placeholder the check does not provide."""
+
+
+def make_sandbox(index: RepoIndex, dest: Path) -> Path:
+    """Copy the tracked files of the backend (and the spec's // scopes) into `dest`; return
+    the backend root inside the copy. `node_modules` dirs are linked, not copied (npm ci made
+    them; copying is slow and they are not tracked).
+
+    The copy never reaches out of the backend: a symlink whose target lies outside it is left
+    out (see repo.py; the header names it), a link into the backend is recreated relative, so
+    it points into the copy. Files that cannot be read are left out too (the import checks
+    report unreadable Python files), and so are .py files whose names are not UTF-8: no import
+    can name them, and the tools that walk the copy (grimp, deptry) cannot handle them."""
+    real_root = index.root.resolve()
+    for path in index.files:
+        source = index.root / path
+        target = dest / path
+        if index.link_out(path) is not None or (path.endswith(".py") and not path.isprintable()):
+            continue
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if source.is_symlink():
+                link = os.readlink(source)
+                if os.path.isabs(link):  # into this repository: point into the copy instead
+                    inside = Path(os.path.realpath(source)).relative_to(real_root)
+                    link = os.path.relpath(dest / inside, target.parent)
+                target.symlink_to(link)
+            elif source.is_file():
+                shutil.copy2(source, target)
+        except (OSError, ValueError):
+            continue
+    for ignored in index.ignored_dirs:
+        if Path(ignored).name == "node_modules" and (index.root / ignored).is_dir():
+            link = dest / ignored
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not link.exists():
+                link.symlink_to(index.root / ignored, target_is_directory=True)
+    backend = dest / index.prefix if index.prefix else dest
+    backend.mkdir(parents=True, exist_ok=True)
+    return backend
+
+
+def expand(template: str, values: Mapping[str, str], where: str) -> str:
+    """Fill {placeholders} in a spec value; an unknown one is a clear error, not a KeyError."""
+    try:
+        return template.format_map(dict(values))
+    except KeyError as exc:
+        known = ", ".join("{" + k + "}" for k in sorted(values))
+        raise PlaceholderError(f"{where}: unknown placeholder {{{exc.args[0]}}} in {template!r}; known: {known}") \
+            from None
+    except (ValueError, IndexError) as exc:
+        raise PlaceholderError(f"{where}: malformed placeholder in {template!r}: {exc}") from None
+
+
+def expand_env(env: Mapping[str, str], values: Mapping[str, str], where: str) -> dict[str, str]:
+    return {key: expand(value, values, f"{where}.{key}") for key, value in env.items()}
