@@ -22,7 +22,7 @@ from conformance.repo.index import build_index
 from conformance.analysis.shell_paths import shell_references
 from conformance.model.spec import load_spec
 from conformance.checks.deploy.script_static import check_script_paths
-from conformance.repo.trackedtree import TrackedTree, missing_references
+from conformance.analysis.trackedtree import TrackedTree, missing_references
 from selftests.builder import make_repo
 from selftests.procscan import leftover_processes
 from selftests.trees import PROJECT

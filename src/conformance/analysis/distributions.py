@@ -8,6 +8,7 @@ dependency check need the same guess, so it lives here once.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 # Import names that neither equal nor appear in the name of the distribution that provides them
 # (normalized, separators dropped; fnmatch globs). `jose` in python-jose, `jwt` in PyJWT,
@@ -36,3 +37,30 @@ def might_provide(distribution: str, module: str) -> bool:
     if name and name in dist:
         return True
     return any(fnmatch.fnmatchcase(dist, glob) for glob in KNOWN_PROVIDERS.get(module.lower(), ()))
+
+
+INCLUDE = re.compile(r"^\s*(?:-r|--requirement)(?:\s*=\s*|\s+)(\S+)")  # another requirements file
+
+
+def requirement_names(path: Path) -> list[str]:
+    names = []
+    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", line)
+        if match:
+            names.append(match.group(0))
+    return names
+
+
+def declared_names(path: Path, seen: frozenset[Path] = frozenset()) -> list[str]:
+    """Requirement names of a file and of the files it includes (`-r base.txt`, relative to it),
+    as pip and deptry read them; an include that does not exist is reported by the check."""
+    names = requirement_names(path)
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        match = INCLUDE.match(line.split(" #", 1)[0])
+        target = (path.parent / match.group(1)).resolve() if match else None
+        if target is not None and target.is_file() and target not in seen:
+            names += declared_names(target, seen | {path.resolve()})
+    return names

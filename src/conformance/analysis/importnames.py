@@ -292,7 +292,7 @@ def _bound_names(path: object) -> set[str] | None:
 def name_origins(scan: object, info: object) -> NameOrigins:
     """The classifier for an ImportScan, told by the backend interpreter what is stdlib, which
     declared requirements are installed and under which import names."""
-    from conformance.checks.imports.dependencies import requirement_names
+    from conformance.analysis.distributions import requirement_names
 
     index: RepoIndex = scan.index  # type: ignore[attr-defined]
     spec: Spec = scan.spec  # type: ignore[attr-defined]

@@ -103,7 +103,7 @@ def _env_path(name: str) -> Path | None:
 def find_spec_file(start: Path) -> Path | None:
     """The nearest conformance.toml, or pyproject.toml holding [tool.conformance], in `start`
     or a parent: where the plugin finds it when pytest runs from that directory."""
-    from conformance.pytest_plugin.options import has_conformance_table
+    from conformance.model.spec import has_conformance_table
 
     for directory in (start, *start.parents):
         if (directory / "conformance.toml").is_file():

@@ -229,6 +229,14 @@ def normalize_spec_path(value: str, table: _Table, key: str) -> str:
     return f"//{normal}" if repo_relative else normal
 
 
+def has_conformance_table(path: Path) -> bool:
+    """Whether a pyproject.toml holds the plan: where the plugin and the CLI look for a spec."""
+    try:
+        return "[tool.conformance" in path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+
+
 def load_spec(path: Path) -> Spec:
     """Read `path` and return the validated spec; raise SpecError with a precise message."""
     try:

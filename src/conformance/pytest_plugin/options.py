@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conformance.model.spec import Spec, SpecError, load_spec
+from conformance.model.spec import Spec, SpecError, has_conformance_table, load_spec
 
 
 def from_invocation(config: pytest.Config, raw: str) -> Path:
@@ -95,13 +95,6 @@ def load_spec_file(config: pytest.Config) -> Spec | None:
         return load_spec(path.resolve())
     except SpecError as exc:
         raise pytest.UsageError(f"conformance spec: {exc}") from None
-
-
-def has_conformance_table(path: Path) -> bool:
-    try:
-        return "[tool.conformance" in path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
 
 
 def resolve_backend(config: pytest.Config, spec: Spec) -> Path:

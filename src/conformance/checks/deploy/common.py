@@ -29,7 +29,7 @@ import posixpath
 from conformance.model.findings import Finding
 from conformance.model.rules import RULES
 from conformance.model.spec import Spec
-from conformance.repo.trackedtree import Missing
+from conformance.analysis.trackedtree import Missing
 
 
 def deploy_finding(path: str, line: int | None, message: str, fix: str, phase: int | None, subject: str = "",

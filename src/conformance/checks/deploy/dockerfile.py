@@ -16,7 +16,7 @@ from conformance.model.findings import CheckResult, Finding, Skipped
 from conformance.repo.index import RepoIndex
 from conformance.analysis.shell_paths import command_references, join_path, shell_references
 from conformance.model.spec import Spec
-from conformance.repo.trackedtree import TrackedTree, missing_references
+from conformance.analysis.trackedtree import TrackedTree, missing_references
 
 
 @dataclass

@@ -18,7 +18,7 @@ from conformance.proc.processes import ProcessTimeout, run
 from conformance.repo.index import RepoIndex
 from conformance.analysis.shell_paths import shell_references
 from conformance.model.spec import Spec
-from conformance.repo.trackedtree import TrackedTree, missing_references
+from conformance.analysis.trackedtree import TrackedTree, missing_references
 
 TOOL_TIMEOUT = 30.0
 

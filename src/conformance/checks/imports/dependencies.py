@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance.model.findings import CheckResult, Finding, Skipped
-from conformance.analysis.distributions import might_provide  # noqa: F401 - also for callers of this module
+from conformance.analysis.distributions import (  # noqa: F401 - also for callers of this module
+    INCLUDE, declared_names, might_provide, requirement_names)
 from conformance.runtime.interpreter import InterpreterInfo
 from conformance.proc.processes import ProcessTimeout, run
 from conformance.repo.index import RepoIndex
@@ -42,7 +43,6 @@ RULES: dict[str, tuple[str, str, str]] = {
 }
 IDS = [test_id for test_id, _, _ in RULES.values()]
 DEFAULT_EXCLUDES = ("venv", r"\.venv", r"\.direnv", r"\.git", "node_modules", "build", "dist")
-INCLUDE = re.compile(r"^\s*(?:-r|--requirement)(?:\s*=\s*|\s+)(\S+)")  # another requirements file
 # Where backends keep their dev-only requirements, looked for when the spec names none.
 DEV_REQUIREMENTS = ("requirements-dev.txt", "dev-requirements.txt", "requirements_dev.txt", "requirements-test.txt",
                     "test-requirements.txt", "requirements_test.txt", "requirements/dev.txt",
@@ -72,30 +72,6 @@ def _glob_to_regex(pattern: str) -> str:
     """Spec dir patterns (gitignore-style, e.g. `**/tests/`) as the regexes deptry takes."""
     regex = re.escape(pattern.rstrip("/")).replace(r"\*\*/", "(.*/)?").replace(r"\*", "[^/]*")
     return regex + ("(/|$)" if pattern.endswith("/") else "$")
-
-
-def requirement_names(path: Path) -> list[str]:
-    names = []
-    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if not line or line.startswith("-"):
-            continue
-        match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", line)
-        if match:
-            names.append(match.group(0))
-    return names
-
-
-def declared_names(path: Path, seen: frozenset[Path] = frozenset()) -> list[str]:
-    """Requirement names of a file and of the files it includes (`-r base.txt`, relative to it),
-    as pip and deptry read them; an include that does not exist is reported by the check."""
-    names = requirement_names(path)
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        match = INCLUDE.match(line.split(" #", 1)[0])
-        target = (path.parent / match.group(1)).resolve() if match else None
-        if target is not None and target.is_file() and target not in seen:
-            names += declared_names(target, seen | {path.resolve()})
-    return names
 
 
 def _no_requirements(spec: Spec, index: RepoIndex | None) -> str:

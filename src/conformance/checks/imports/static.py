@@ -101,7 +101,7 @@ class ImportScan:
         if self.origins is None:
             import sys
 
-            from conformance.checks.imports.dependencies import requirement_names
+            from conformance.analysis.distributions import requirement_names
 
             requirements = self.index.root / self.index.rel(self.spec.imports.requirements)
             try:
@@ -205,7 +205,7 @@ def _unreadable(index: RepoIndex, rel: str, exc: OSError) -> ParsedSource:
 def _declared_import_names(index: RepoIndex, spec: Spec) -> set[str]:
     """Import names the requirements file promises, as far as a name can tell without metadata
     (`python-dateutil` -> python_dateutil, `alembic` -> alembic)."""
-    from conformance.checks.imports.dependencies import requirement_names
+    from conformance.analysis.distributions import requirement_names
 
     path = index.rel(spec.imports.requirements)
     if path not in index.files or index.link_out(path) is not None:

@@ -14,7 +14,7 @@ from conformance.checks.workers.lockfile import DEP_SECTIONS, check_lock
 from conformance.repo.index import RepoIndex
 from conformance.analysis.shell_paths import Ref, ShellScan, join_path, shell_references
 from conformance.model.spec import Spec
-from conformance.repo.trackedtree import Missing, TrackedTree, missing_references
+from conformance.analysis.trackedtree import Missing, TrackedTree, missing_references
 from conformance.checks.workers.common import in_node_modules, line_of, read_json, worker_finding, workers_dir
 
 
