@@ -7,6 +7,7 @@ hooks here know the running item, so the checks stay free of phase and baseline 
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -111,6 +112,9 @@ def assert_conforms(result: CheckResult | list[Finding] | Skipped | None) -> Non
     elif isinstance(result, list):
         result = CheckResult(list(result))
     item = _current[-1] if _current else None
+    phase = item_phase(item) if item is not None else None
+    if phase is not None:  # the phase is decided once, at collection (plugin): findings show that one
+        result = CheckResult([dataclasses.replace(f, phase=phase) for f in result.findings], result.skipped)
     for finding in result.warnings:
         warnings.warn(ConformanceWarning(finding.render()), stacklevel=2)
     errors = result.errors
