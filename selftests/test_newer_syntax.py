@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from conformance.analysis import newersyntax
-from conformance.checks.imports.static import scan
+from conformance.checks.imports.scan import scan
 from conformance.runtime.interpreter import InterpreterInfo
 from conformance.analysis.pysource import ParsedSource, parse_source
 from conformance.repo.index import build_index

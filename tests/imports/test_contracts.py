@@ -6,7 +6,7 @@ import re
 import pytest
 
 from conformance.checks.imports import entrypoints
-from conformance.checks.imports import static as imports
+from conformance.checks.imports.scan import check_parse
 from conformance.model.findings import Finding
 from conformance.pytest_plugin.plugin import assert_conforms
 
@@ -16,7 +16,7 @@ PLAN_LAYERS = "Current structure: api, services, database, ... (existing, well o
 
 
 def _skip_unparsable(import_scan) -> None:
-    unparsable = imports.check_parse(import_scan)
+    unparsable = check_parse(import_scan)
     if unparsable:
         files = ", ".join(f.location for f in unparsable[:5])
         pytest.skip(f"the import graph cannot be built while {len(unparsable)} file(s) do not parse ({files}); "

@@ -48,7 +48,7 @@ def import_scan(conformance_context: Context) -> Any:
 @pytest.fixture(scope="session")
 def resolution_findings(import_scan: Any) -> dict[str, list[Any]]:
     """Unresolved imports by group, computed once: test_imports_resolve and importability use it."""
-    from conformance.checks.imports.static import check_resolution
+    from conformance.checks.imports.resolution import check_resolution
 
     return check_resolution(import_scan)
 
@@ -98,7 +98,7 @@ def importability(conformance_context: Context, import_scan: Any, sandbox_backen
                   tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Any:
     """A function: group -> CheckResult of the modules of that group that fail to import."""
     from conformance.checks.imports.importability import check_importability
-    from conformance.checks.imports.static import importability_results, static_claims
+    from conformance.checks.imports.importability_verdicts import importability_results, static_claims
     from conformance.runtime.dburl import database_values, throwaway_sqlite
     from conformance.runtime.sandbox_copy import expand_env
 
@@ -122,7 +122,7 @@ def importability(conformance_context: Context, import_scan: Any, sandbox_backen
 
 
 def importable_file(spec: Spec, rel: str) -> bool:
-    from conformance.checks.imports.static import is_production
+    from conformance.checks.imports.scan import is_production
 
     return is_production(spec, rel)
 

@@ -129,7 +129,7 @@ def _phase_mark(phase: int) -> pytest.MarkDecorator:
 def _spec_params(spec: Spec) -> dict[str, list[tuple[Any, str, int]]]:
     """Fixture name -> (value, test id, phase) for every spec-driven parameter."""
     from conformance.checks.imports.dependencies import IDS as DEPENDENCY_IDS
-    from conformance.checks.imports.static import importable_groups, resolution_groups
+    from conformance.checks.imports.groups import importable_groups, resolution_groups
 
     return {
         "required_dir": [(d, d.path, d.phase) for d in spec.dirs if not d.runtime],

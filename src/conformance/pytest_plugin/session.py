@@ -38,7 +38,7 @@ class Context:
 
     def interpreter(self) -> Any:
         """The backend interpreter's facts, or an InterpreterError instance when it cannot run."""
-        from conformance.checks.imports.static import namespace_candidates
+        from conformance.checks.imports.scan import namespace_candidates
         from conformance.runtime.interpreter import InterpreterError, probe
 
         def build() -> Any:
@@ -51,7 +51,7 @@ class Context:
 
     def import_scan(self) -> Any:
         from conformance.analysis.importnames import name_origins
-        from conformance.checks.imports.static import scan
+        from conformance.checks.imports.scan import scan
         from conformance.runtime.interpreter import InterpreterError
 
         def build() -> Any:

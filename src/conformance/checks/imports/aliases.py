@@ -8,11 +8,11 @@ the old path must be gone and nothing may import it.
 
 from __future__ import annotations
 
-from conformance.model.findings import CheckResult, Finding
-from conformance.checks.imports.static import ImportScan, absolute_target
+from conformance.checks.imports.resolution import absolute_target
+from conformance.checks.imports.scan import ImportScan
+from conformance.model.findings import CheckResult
+from conformance.model.rules import RuleId, rule
 from conformance.model.spec import Alias
-
-PLAN = "Rollback Plan 3: Keep old import paths working during transition"
 
 
 def _file(scan: ImportScan, module: str) -> str:
@@ -33,25 +33,28 @@ def importers(scan: ImportScan, module: str) -> list[str]:
 
 
 def check_alias(alias: Alias, scan: ImportScan, enforced_phase: int) -> CheckResult:
+    """test_transitional_alias: the old path is kept until the alias's retire phase, gone from then on.
+    Its findings carry the alias's retire phase, not the rule's."""
     result = CheckResult()
-    kw = dict(rule="alias", subject=alias.old, plan=PLAN, phase=alias.retire_phase)
+    alias_rule = rule(RuleId.ALIAS)
+    kw = dict(subject=alias.old, phase=alias.retire_phase)
     if scan.table.kind(alias.new) is None:
-        result.findings.append(Finding(path=_file(scan, alias.new), message=f"does not exist: the alias {alias.old} "
-                                       f"-> {alias.new} points nowhere", fix="fix `new` in the spec's aliases",
-                                       **kw))  # type: ignore[arg-type]
+        result.findings.append(alias_rule.finding(
+            _file(scan, alias.new), f"does not exist: the alias {alias.old} -> {alias.new} points nowhere",
+            "fix `new` in the spec's aliases", **kw))  # type: ignore[arg-type]
         return result
     old_exists = scan.table.kind(alias.old) is not None
     old_file = _file(scan, alias.old)
     if enforced_phase < alias.retire_phase:
         if not old_exists:
-            result.findings.append(Finding(
+            result.findings.append(alias_rule.finding(
                 path=old_file, message=f"is gone, so `import {alias.old}` breaks before phase {alias.retire_phase} "
                                        "retires it (old import paths keep working during the transition)",
                 fix=f"restore a shim: {old_file} containing `from {alias.new} import *` plus a DeprecationWarning",
                 **kw))  # type: ignore[arg-type]
         else:
             users = importers(scan, alias.old)
-            result.findings.append(Finding(
+            result.findings.append(alias_rule.finding(
                 path=old_file, severity="warning",
                 message=f"is a transitional alias of {alias.new}, to be retired in phase {alias.retire_phase}; "
                         f"{len(users)} import(s) still use it" + (f": {', '.join(users[:5])}" if users else ""),
@@ -59,7 +62,7 @@ def check_alias(alias: Alias, scan: ImportScan, enforced_phase: int) -> CheckRes
         return result
     if old_exists:
         users = importers(scan, alias.old)
-        result.findings.append(Finding(
+        result.findings.append(alias_rule.finding(
             path=old_file, message=f"still exists although phase {alias.retire_phase} retires the alias "
                                    f"{alias.old} -> {alias.new}" + (f"; imported at {', '.join(users[:5])}"
                                                                     if users else ""),

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from conformance.checks.imports.resolution import absolute_target
+from conformance.checks.imports.scan import ImportScan, is_production
 from conformance.model.findings import Finding
-from conformance.checks.imports.static import ImportScan, absolute_target, is_production
-from conformance.model.rules import RULES
-
-RULE = "entry_point"
-PLAN_ENTRY_POINT = RULES[RULE].plan
+from conformance.model.rules import RuleId, rule
 
 
 @dataclass(frozen=True)
@@ -67,11 +65,11 @@ def _finding(scan: ImportScan, rel: str, line: int, text: str, name: str, lazy: 
     file = scan.table.files[name]
     how = ("lazily, inside a function (it runs when the function is first called)" if lazy
            else "under TYPE_CHECKING" if type_checking else "at module level")
-    return Finding(
-        rule=RULE, path=scan.repo_path(rel), line=line, subject=name,
+    return rule(RuleId.ENTRY_POINT).finding(
+        path=scan.repo_path(rel), line=line, subject=name,
         message=(f"`{text}` imports the top-level module {file} {how}: {importer} is in the layer "
                  f"{root}, and the entry point sits above every layer; import-linter cannot see this "
                  f"import ({file} is no package)"),
         fix=(f"move what {importer} needs from {file} into {root} or a lower layer and import it from "
              f"there (or pass it in from the caller); {file} keeps importing the layers, never the reverse"),
-        plan=PLAN_ENTRY_POINT, phase=scan.spec.phase_of(RULE))
+        phase=scan.spec.phase_of(RuleId.ENTRY_POINT))
