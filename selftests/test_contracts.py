@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance.checks.imports import contracts
-from conformance.checks.imports.contracts import ContractInfo, ContractsError, check_contracts, list_contracts
+from conformance.checks.imports import contracts, contracts_graph, contracts_missing_roots
+from conformance.checks.imports.contracts import check_contracts
+from conformance.checks.imports.contracts_config import ContractInfo, ContractsError, list_contracts
 from selftests.builder import copy_tree, make_repo, tree_digest
 from selftests.trees import PROJECT, REFERENCE
 
@@ -183,7 +184,7 @@ def without_services(tmp_path: Path, changes: dict[str, str] | None = None) -> P
 
 def test_layers_still_fail_on_a_violation_while_a_root_package_is_missing(tmp_path):
     root = without_services(tmp_path, {"database/crud.py": "import os\n\nfrom api.chat import router\n"})
-    assert contracts.missing_roots(config(tmp_path), root) == ("services",)
+    assert contracts_missing_roots.missing_roots(config(tmp_path), root) == ("services",)
     results = check(tmp_path, root)
     assert broken(results) == {"layers"}
     message = results["layers"].message
@@ -295,7 +296,7 @@ def test_cwd_and_sys_path_folders_of_root_names_do_not_leak_into_the_graph(tmp_p
     elsewhere = check(tmp_path, root, text)
     monkeypatch.chdir(repo)
     monkeypatch.setattr(sys, "path", ["", str(repo), *sys.path])
-    contracts.clear_graph_cache()
+    contracts_graph.clear_graph_cache()
     from_repo = check(tmp_path, root, text)
     assert from_repo == elsewhere
     assert broken(from_repo) == set(), {k: r.message for k, r in from_repo.items()}

@@ -55,7 +55,7 @@ def test_contract(contract, contract_results, conformance_context, import_scan):
 def test_contract_root_packages(conformance_context, sandbox_backend):
     """The one place a missing root package is reported: a planned dir is test_required_dir's
     failure already (skip, naming it); any other is a stale root_packages entry (fail)."""
-    from conformance.checks.imports.contracts import missing_roots
+    from conformance.checks.imports.contracts_missing_roots import missing_roots
 
     config = _contracts_file(conformance_context)
     missing = missing_roots(config, sandbox_backend)
@@ -80,7 +80,7 @@ def test_contract_root_packages(conformance_context, sandbox_backend):
 def test_entry_point_not_imported(conformance_context, import_scan):
     """main.py and other top-level modules sit above the layers; import-linter cannot take them
     as root packages, so imports of them from inside the layers are checked here."""
-    from conformance.checks.imports.contracts import root_packages
+    from conformance.checks.imports.contracts_config import root_packages
 
     config = _contracts_file(conformance_context)
     result = entrypoints.check_entry_point_imports(import_scan, root_packages(config))

@@ -24,7 +24,7 @@ def from_invocation(config: pytest.Config, raw: str) -> Path:
 
 def load_contracts(config: pytest.Config, spec: Spec) -> tuple[Path | None, list[Any]]:
     """The import-linter contracts to parametrize over (read without building any graph)."""
-    from conformance.checks.imports.contracts import ContractsError, list_contracts
+    from conformance.checks.imports.contracts_config import ContractsError, list_contracts
 
     raw = config.getoption("importlinter_config") or spec.imports.contracts
     if raw:
