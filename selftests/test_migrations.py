@@ -1,4 +1,4 @@
-"""tests/startup/test_migrations.py and conformance.checks.migrations.alembic_checks on trees made from the reference backend.
+"""tests/startup/test_migrations.py and conformance.checks.migrations on trees made from the reference backend.
 
 PostgreSQL: set CONFORMANCE_TEST_DATABASE_URL (e.g. from `.ci/postgres start DIR`) to also run
 the reference on a real server; without it that test is skipped.
@@ -13,16 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from conformance.checks.migrations.alembic_checks import (
-    Alembic,
-    Database,
-    create_database,
-    database_tables,
-    parse_differences,
-    parse_heads,
-    roundtrip,
-    single_head,
-)
+from conformance.checks.migrations.drift import parse_differences
+from conformance.checks.migrations.heads import parse_heads, single_head
+from conformance.checks.migrations.roundtrip import roundtrip
+from conformance.runtime.alembic_runner import Alembic
+from conformance.runtime.throwaway_db import Database, create_database, database_tables
 from selftests.builder import Repo, copy_tree
 from selftests.trees import REFERENCE, reference_repo
 

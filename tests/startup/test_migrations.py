@@ -11,15 +11,11 @@ import pytest
 
 from conformance.runtime.dburl import database_values, throwaway_sqlite
 from conformance.model.findings import ConformanceWarning
-from conformance.checks.migrations.alembic_checks import (
-    Alembic,
-    DatabaseSetupError,
-    create_database,
-    drift,
-    drop_database,
-    roundtrip,
-    single_head,
-)
+from conformance.checks.migrations.drift import drift
+from conformance.checks.migrations.heads import single_head
+from conformance.checks.migrations.roundtrip import roundtrip
+from conformance.runtime.alembic_runner import Alembic
+from conformance.runtime.throwaway_db import DatabaseSetupError, create_database, drop_database
 from conformance.pytest_plugin.plugin import assert_conforms
 
 pytestmark = pytest.mark.startup

@@ -26,7 +26,7 @@ from conformance.proc.childoutput import quoted_block
 from conformance.runtime.dburl import database_values, throwaway_sqlite
 from conformance.runtime.fake_telegram import FakeTelegram
 from conformance.model.findings import CheckResult, Finding
-from conformance.checks.migrations.alembic_checks import Alembic, migrate_to_head
+from conformance.runtime.alembic_runner import Alembic, migrate_to_head
 from conformance.proc.nodeguard import GuardRecord, guarded_env, read_record, require_option, unguarded_node
 from conformance.checks.workers.nodejs import NODE_MISSING
 from conformance.proc.processes import ManagedProcess, command_line, free_port
