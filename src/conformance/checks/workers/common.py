@@ -22,14 +22,14 @@ from typing import Any
 
 from conformance.model.findings import Finding
 from conformance.repo.index import RepoIndex
-from conformance.model.rules import RULES
+from conformance.model.rules import RuleId, rule
 from conformance.model.spec import Spec
 
 
-def worker_finding(spec: Spec, rule: str, path: str, message: str, fix: str, *, subject: str = "",
+def worker_finding(spec: Spec, rule_id: RuleId, path: str, message: str, fix: str, *, subject: str = "",
                    line: int | None = None) -> Finding:
-    return Finding(rule=rule, path=path, message=message, fix=fix, subject=subject, line=line,
-                   plan=RULES[rule].plan, phase=spec.phase_of(rule))
+    """A finding of a workers rule at the spec's phase for it."""
+    return rule(rule_id).finding(path, message, fix, subject=subject, line=line, phase=spec.phase_of(rule_id))
 
 
 def workers_dir(index: RepoIndex, spec: Spec) -> str:

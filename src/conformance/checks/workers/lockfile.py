@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from shlex import quote
 from typing import Any
 
+from conformance.model.rules import RuleId
 from conformance.model.findings import Finding
 from conformance.repo.index import RepoIndex
 from conformance.model.spec import Spec
@@ -20,7 +21,7 @@ OTHER_LOCKS = ("yarn.lock", "pnpm-lock.yaml", "bun.lockb", "bun.lock")
 def check_lock(index: RepoIndex, spec: Spec, workers: str, manifest: str, data: dict[str, Any],
                 declared: dict[str, dict[str, Any]]) -> list[Finding]:
     """The lock covering `manifest` exists, is tracked and agrees with it (yarn/pnpm locks: not judged)."""
-    rule = "workers_packages"
+    rule = RuleId.WORKERS_PACKAGES
     pkg_dir = posixpath.dirname(manifest)
     lock_path, other = _find_lock(index, workers, pkg_dir)
     names = sorted({name for section in declared.values() for name in section})

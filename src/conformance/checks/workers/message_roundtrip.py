@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from shlex import quote
 
+from conformance.model.rules import RuleId
 from conformance.runtime.app_server import RunningApp, is_ok, poll_until_ok, serve_app
 from conformance.proc.childenv import child_env
 from conformance.proc.childoutput import quoted_block
@@ -80,7 +81,7 @@ def run_worker(inputs: WorkerRunInputs) -> WorkerRun:
     shown_cmd = " ".join(quote(a) for a in worker.command)
 
     def fail(message: str, fix: str) -> WorkerRun:
-        return WorkerRun(CheckResult([worker_finding(spec, "workers_function", where, message, fix,
+        return WorkerRun(CheckResult([worker_finding(spec, RuleId.WORKERS_FUNCTION, where, message, fix,
                                                      subject=worker.name)]))
 
     try:
@@ -175,7 +176,7 @@ def shell_template(template: str) -> str:
 def _exercise(spec: Spec, worker: WorkerSpec, process: ManagedProcess, telegram: FakeTelegram, app: RunningApp,
               ready_url: str | None, reproduce: str, where: str) -> list[Finding]:
     """Readiness, then one message in for every bot that polls and each reply out."""
-    rule = "workers_function"
+    rule = RuleId.WORKERS_FUNCTION
 
     def finding(message: str, fix: str = reproduce) -> list[Finding]:
         return [worker_finding(spec, rule, where, message, fix, subject=worker.name)]
@@ -255,7 +256,7 @@ def _unguarded(spec: Spec, worker: WorkerSpec, process: ManagedProcess, record_p
     if candidates:
         time.sleep(GUARD_SETTLE)
         candidates = unguarded_node([pid for pid in process.alive() if pid in candidates], read_record(record_path))
-    return [worker_finding(spec, "workers_function", where,
+    return [worker_finding(spec, RuleId.WORKERS_FUNCTION, where,
                            f"has a Node.js process without the suite's network guard: pid {pid} "
                            f"({command_line(pid)[:200]}); its NODE_OPTIONS lost {require_option()}, so its "
                            "connections were not checked (with a real token it would poll api.telegram.org)",
@@ -279,14 +280,15 @@ def _network_findings(spec: Spec, worker: WorkerSpec, record: GuardRecord, sandb
                    "reaches only loopback, the backend under test and the fake Telegram API")
         fix = (f"read the address of {host} from the worker's environment and give it a loopback stand-in in "
                f"the [[worker]] env of {spec.source.name} (api.telegram.org needs nothing: it goes to the fake)")
-        findings.append(worker_finding(spec, "workers_function", path, message, fix, subject=worker.name, line=line))
+        findings.append(worker_finding(spec, RuleId.WORKERS_FUNCTION, path, message, fix, subject=worker.name,
+                                       line=line))
     return findings
 
 
 def _stop(spec: Spec, worker: WorkerSpec, process: ManagedProcess, where: str,
           output_shown: bool = False) -> list[Finding]:
     """SIGTERM the worker: it must exit within stop_grace and take every process it started along."""
-    rule = "workers_function"
+    rule = RuleId.WORKERS_FUNCTION
     crashed = not process.running
     since = process.output_mark() if output_shown else (0, 0)
     stop = process.terminate(worker.stop_grace)

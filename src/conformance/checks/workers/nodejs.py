@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from shlex import quote
 
+from conformance.model.rules import RuleId
 from conformance.proc.childenv import child_env
 from conformance.model.findings import CheckResult, Finding
 from conformance.proc.processes import ProcessTimeout, run
@@ -59,12 +60,13 @@ def check_syntax(index: RepoIndex, spec: Spec, node: str = "node", timeout: floa
         try:
             done = run([node, "--check", str(index.root / path)], cwd=index.root, env=env, timeout=timeout)
         except ProcessTimeout:
-            return worker_finding(spec, "workers_syntax", path, f"was not checked: node --check took over {timeout:g}s",
+            return worker_finding(spec, RuleId.WORKERS_SYNTAX, path,
+                                  f"was not checked: node --check took over {timeout:g}s",
                                   f"node --check {quote(path)}")
         if done.returncode == 0:
             return None
         line, detail = parse_node_error(done.error_text or done.text, index.root / path)
-        return worker_finding(spec, "workers_syntax", path, f"does not parse: {detail}",
+        return worker_finding(spec, RuleId.WORKERS_SYNTAX, path, f"does not parse: {detail}",
                               f"node --check {quote(path)}   # fix the error it reports, then re-run", line=line)
 
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(files)))) as pool:

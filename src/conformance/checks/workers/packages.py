@@ -9,6 +9,7 @@ from pathlib import Path
 from shlex import quote
 from typing import Any
 
+from conformance.model.rules import RuleId
 from conformance.model.findings import CheckResult, Finding, Skipped
 from conformance.checks.workers.lockfile import DEP_SECTIONS, check_lock
 from conformance.repo.index import RepoIndex
@@ -34,7 +35,7 @@ def check_packages(index: RepoIndex, spec: Spec) -> CheckResult:
 
 def _check_package(index: RepoIndex, spec: Spec, workers: str, manifest: str) -> list[Finding]:
     """One manifest: readable JSON object, scripts, dependency sections, lock, installed modules."""
-    rule = "workers_packages"
+    rule = RuleId.WORKERS_PACKAGES
     pkg_dir = posixpath.dirname(manifest)
     data, text, error = read_json(index, manifest)
     if error is not None:
@@ -61,7 +62,8 @@ def _check_scripts(index: RepoIndex, spec: Spec, workers: str, manifest: str, da
     pkg_dir = posixpath.dirname(manifest)
     scripts = data.get("scripts") or {}
     if not isinstance(scripts, dict):
-        return [worker_finding(spec, "workers_packages", manifest, '"scripts" is not an object', f"fix {manifest}")]
+        return [worker_finding(spec, RuleId.WORKERS_PACKAGES, manifest, '"scripts" is not an object',
+                               f"fix {manifest}")]
     named: list[tuple[str, int | None, ShellScan]] = []  # (what names the paths, its line, the paths)
     for name, command in scripts.items():
         if isinstance(command, str):
@@ -81,7 +83,7 @@ def _missing_file(index: RepoIndex, spec: Spec, workers: str, manifest: str, wha
                   missing: Missing) -> Finding:
     """A file a package names that a fresh clone lacks: untracked, or gone (with its new place when
     a worker file of that name exists)."""
-    rule = "workers_packages"
+    rule = RuleId.WORKERS_PACKAGES
     target, word = missing.tried, missing.ref.word
     if (index.root / target).exists():
         return worker_finding(spec, rule, manifest, f"{what} uses {target}, which is not tracked by git "
@@ -106,7 +108,7 @@ def _check_installed(index: RepoIndex, spec: Spec, manifest: str, runtime: Mappi
         return []
     where = pkg_dir or "."
     shown = ", ".join(missing[:6]) + (", ..." if len(missing) > 6 else "")
-    return [worker_finding(spec, "workers_packages", manifest,
+    return [worker_finding(spec, RuleId.WORKERS_PACKAGES, manifest,
                            f"declares dependencies that are not installed ({shown}): run npm ci in {where}",
                            f"cd {quote(where)} && npm ci")]
 

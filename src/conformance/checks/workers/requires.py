@@ -12,6 +12,7 @@ import json
 import posixpath
 import re
 
+from conformance.model.rules import RuleId
 from conformance.model.findings import CheckResult, Finding
 from conformance.repo.index import RepoIndex
 from conformance.model.spec import Spec
@@ -77,6 +78,6 @@ def _dead_require(index: RepoIndex, spec: Spec, path: str, line: int, specifier:
         fix = f"point it at the file you mean: {', '.join(candidates[:3])}"
     else:
         fix = "fix the path, or restore the file it names"
-    return worker_finding(spec, "workers_syntax", path,
+    return worker_finding(spec, RuleId.WORKERS_SYNTAX, path,
                           f"requires '{specifier}', which resolves to no file (node fails when this line runs)",
                           fix, line=line)
