@@ -16,7 +16,8 @@ import pytest
 
 from conformance.proc.childenv import child_env
 from conformance.proc.dbguard import GUARD_DIR, GUARD_ENV
-from conformance.checks.imports.importability import ImportabilityReport, ImportFailure, check_importability, module_name
+from conformance.checks.imports.importability_report import ImportabilityReport, ImportFailure, module_name
+from conformance.checks.imports.importability_run import check_importability
 from selftests.builder import tree_digest
 
 PYTHON = sys.executable
@@ -209,7 +210,7 @@ def test_no_files_means_no_child(tmp_path: Path):
 
 def test_collection_targets_are_the_fewest_pure_directories():
     """pytest is quadratic in file arguments; whole directories are passed where possible."""
-    from conformance.checks.imports.importability import collection_targets
+    from conformance.checks.imports.importability_run import collection_targets
 
     wanted = ["api/__init__.py", "api/a.py", "main.py", "services/__init__.py", "services/x/__init__.py",
               "services/x/y.py"]
@@ -277,7 +278,7 @@ def test_a_namespace_chain_within_the_limit_is_imported(tmp_path: Path):
 
 
 def test_namespace_depth_counts_the_longest_run_without_init():
-    from conformance.checks.imports.importability import namespace_depth
+    from conformance.checks.imports.importability_run import namespace_depth
 
     on_disk = {"a/__init__.py", "a/b/c/d/x.py", "e/f/__init__.py", "e/f/g/y.py"}
     assert namespace_depth("a/b/c/d/x.py", on_disk) == (3, "a/b")

@@ -97,7 +97,7 @@ def importability(conformance_context: Context, import_scan: Any, sandbox_backen
                   dependency_report: Any, resolution_findings: dict[str, list[Any]],
                   tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Any:
     """A function: group -> CheckResult of the modules of that group that fail to import."""
-    from conformance.checks.imports.importability import check_importability
+    from conformance.checks.imports.importability_run import check_importability
     from conformance.checks.imports.importability_verdicts import importability_results, static_claims
     from conformance.runtime.dburl import database_values, throwaway_sqlite
     from conformance.runtime.sandbox_copy import expand_env

@@ -1,4 +1,6 @@
-"""Importability: every production module of the backend imports without error.
+"""test_importable's child: every production module imported in a child pytest (the only
+part of the importability check that starts processes; importability_report.py reads what the
+child wrote, importability_verdicts.py judges it).
 
 The imports run in ONE child pytest under the backend's own interpreter, with the PyPI plugin
 pytest-import-check (GPL-2.0-or-later; called as a program, none of its code is copied here).
@@ -55,33 +57,27 @@ Pathological trees, in bounded time:
 
 from __future__ import annotations
 
-import posixpath
-
 import os
-import re
+import posixpath
 import shutil
-import signal
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from importlib.machinery import EXTENSION_SUFFIXES, SOURCE_SUFFIXES
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from conformance.checks.imports.importability_report import (
+    MISSING_MODULE, WATCHDOG_EXIT, WATCHDOG_LINE, WATCHDOG_MARK, ImportabilityReport, ImportFailure,
+    backend_relative, describe_exit, import_failure, read_junit, running_file, tail)
 from conformance.proc.childenv import child_env
 from conformance.proc.dbguard import Guard, scratch_dirs
 from conformance.proc.processes import Completed, ProcessTimeout, run
 
 PLUGIN = "pytest-import-check"
-ITEM = "import-check"  # the plugin's item name: node ids are "<file>::import-check"
 PROBE_TIMEOUT = 30.0
 MAX_RESTARTS = 5  # child crashes (os._exit at import) tolerated before giving up
-MAX_ERROR = 600  # characters kept of one exception message
 MODULE_TIMEOUT = 30.0  # seconds one module may take to import before the watchdog stops the child
 MAX_NAMESPACE_DEPTH = 16  # nested namespace directories above a module before importing it is hopeless
-WATCHDOG_MARK = "conformance-import-watchdog:"
-WATCHDOG_EXIT = 86
 
 # The child: pytest with a watchdog plugin that stops the interpreter when one item (one module's
 # import) runs longer than the limit. os._exit, because a hanging import cannot be interrupted
@@ -115,54 +111,6 @@ sys.exit(int(code))
 """
 
 PROBE = "import pytest, pytest_import_check"
-MISSING_MODULE = re.compile(r"No module named '([^']+)'")
-EXCEPTION_LINE = re.compile(
-    r"^(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?::\s.*|(?<=Error)|(?<=Exception)|(?<=Exit)|(?<=Interrupt))$")
-MISMATCH = re.compile(r"ImportPathMismatchError: \('([^']*)', '([^']*)', \w*\('([^']*)'\)\)")
-NODE_LINE = re.compile(rf"^(?P<node>.+?)::{ITEM}(?P<rest>.*)$", re.MULTILINE)
-SYNTAX_FILE = re.compile(r'File "([^"]+)", line (\d+)')
-FRAME = re.compile(r"^([^\s:][^:\n]*):(\d+): in ", re.MULTILINE)
-OUTCOME = re.compile(r"^\s+(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b")
-WATCHDOG_LINE = re.compile(rf"^{re.escape(WATCHDOG_MARK)} (?P<node>.+?)::{ITEM}\s*$", re.MULTILINE)
-
-
-@dataclass
-class ImportFailure:
-    """One module that does not import. `error` is the exception's last line."""
-
-    path: str  # backend-relative POSIX path
-    module: str  # the dotted name production code imports it by
-    error: str
-    missing_dependency: str | None = None  # top-level name of a missing third-party module
-    origin: str | None = None  # backend-relative "path:line" where the exception was raised
-    kind: str | None = None  # None: it raised; "timeout": stopped by the watchdog; "namespace": too deep to import
-
-
-@dataclass
-class ImportabilityReport:
-    """Per-file results; `error` says why the check could not (fully) run."""
-
-    failures: dict[str, ImportFailure] = field(default_factory=dict)
-    checked: list[str] = field(default_factory=list)
-    error: str | None = None
-
-    @property
-    def passed(self) -> list[str]:
-        return [path for path in self.checked if path not in self.failures]
-
-
-def module_name(path: str) -> str:
-    """The name Python imports `path` by with the backend root on sys.path (api/chat.py -> api.chat)."""
-    parts = list(PurePosixPath(path).parts)
-    name = parts[-1]
-    for suffix in sorted((*EXTENSION_SUFFIXES, *SOURCE_SUFFIXES), key=len, reverse=True):
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    parts[-1] = name
-    if len(parts) > 1 and parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
 
 
 def check_importability(
@@ -283,8 +231,8 @@ def _probe(python: str, tmp: Path, env: Mapping[str, str] | None) -> str | None:
         packages = PLUGIN if name == "pytest_import_check" else f"pytest {PLUGIN}"
         return (f"backend interpreter {python} has no {name.replace('_', '-')}, which the importability "
                 f"check runs in it: run `{python} -m pip install {packages}`")
-    return f"backend interpreter {python} failed to import pytest ({_describe_exit(done.returncode)}): " \
-           f"{_tail(done.error_text or done.text)}"
+    return f"backend interpreter {python} failed to import pytest ({describe_exit(done.returncode)}): " \
+           f"{tail(done.error_text or done.text)}"
 
 
 def _pytest_env(env: Mapping[str, str] | None, backend: Path, tmp: Path) -> dict[str, str]:
@@ -335,13 +283,13 @@ class _Run:
             if attempt.crashed not in pending:  # no crash, or not one we can retry without
                 break
             if attempt.hung:
-                crashed[attempt.crashed] = self.failure(
+                crashed[attempt.crashed] = import_failure(self.backend, 
                     attempt.crashed, f"did not finish importing within {self.module_timeout:g}s and was stopped "
                     "(it blocks at import: a network call, a sleep, input(), an endless loop?); the other "
                     "modules were imported without it", kind="timeout")
             else:
-                crashed[attempt.crashed] = self.failure(
-                    attempt.crashed, f"the interpreter {_describe_exit(attempt.returncode)} while importing "
+                crashed[attempt.crashed] = import_failure(self.backend, 
+                    attempt.crashed, f"the interpreter {describe_exit(attempt.returncode)} while importing "
                     "this module (os._exit() or a crash at import)")
             pending.remove(attempt.crashed)
         else:
@@ -362,7 +310,7 @@ class _Run:
         for rel in files:
             depth, top = namespace_depth(rel, self.on_disk)
             if depth > MAX_NAMESPACE_DEPTH:
-                found[rel] = self.failure(
+                found[rel] = import_failure(self.backend, 
                     rel, f"is not imported: it lies under {depth} nested directories without __init__.py, from "
                     f"{top}/ down; Python recomputes a namespace package's path from its parents' twice per "
                     f"level, so this import needs about 2**{depth} steps and never finishes",
@@ -396,37 +344,37 @@ class _Run:
         return self.finished(junit, done)
 
     def finished(self, junit: Path, done: Completed) -> _Attempt:
-        report = self.read_junit(junit)
+        report = read_junit(self.backend, junit)
         if report is not None and done.returncode in (0, 1, 5):
             return _Attempt(report)
         output = done.text + "\n" + done.error_text
         stopped = WATCHDOG_LINE.search(output) if done.returncode == WATCHDOG_EXIT else None
-        if stopped is not None and (hung := self.relative(stopped["node"])) is not None:
+        if stopped is not None and (hung := backend_relative(self.backend, stopped["node"])) is not None:
             error = f"the import of {hung} did not finish within {self.module_timeout:g}s"
             return _Attempt(ImportabilityReport(error=error), crashed=hung, returncode=done.returncode, hung=True)
-        running = self.running(output)
+        running = running_file(self.backend, output)
         if report is None and running is not None:
-            error = f"the child pytest {_describe_exit(done.returncode)} while importing {running}"
+            error = f"the child pytest {describe_exit(done.returncode)} while importing {running}"
             return _Attempt(ImportabilityReport(error=error), crashed=running, returncode=done.returncode)
         report = report or ImportabilityReport()
         if running is not None:
-            report.failures[running] = self.failure(running, "the import stopped the whole pytest run "
+            report.failures[running] = import_failure(self.backend, running, "the import stopped the whole pytest run "
                                                     "(KeyboardInterrupt or pytest.exit() at import)")
             report.checked.append(running)
-        report.error = (f"the child pytest {_describe_exit(done.returncode)}"
-                        f"{' while importing ' + running if running else ''}: {_tail(output)}")
+        report.error = (f"the child pytest {describe_exit(done.returncode)}"
+                        f"{' while importing ' + running if running else ''}: {tail(output)}")
         return _Attempt(report)
 
     def timed_out(self, junit: Path, output: str) -> _Attempt:
-        report = self.read_junit(junit)
+        report = read_junit(self.backend, junit)
         if report is not None:  # all imports done; the interpreter did not exit
             report.error = (f"timeout: the child pytest finished importing but did not exit within "
                             f"{self.timeout:g}s (a module left a non-daemon thread or a child process running)")
             return _Attempt(report)
-        running = self.running(output)
+        running = running_file(self.backend, output)
         report = ImportabilityReport(error=self.timeout_message(running))
         if running is not None:
-            report.failures[running] = self.failure(
+            report.failures[running] = import_failure(self.backend, 
                 running, f"the import did not finish within {self.timeout:g}s (it blocks at import: "
                 "a network call, a sleep, input()?)")
             report.checked.append(running)
@@ -435,127 +383,3 @@ class _Run:
     def timeout_message(self, running: str | None) -> str:
         where = f"; it was killed while importing {running}" if running else ""
         return f"timeout: importing the backend's modules did not finish within {self.timeout:g}s{where}"
-
-    def running(self, output: str) -> str | None:
-        """The file whose import had started but not finished when the child stopped.
-
-        With -v pytest writes "<file>::import-check " before running the item and the outcome
-        after it, so the last node line without an outcome is the one that never returned.
-        """
-        last = None
-        for match in NODE_LINE.finditer(output):
-            if not match["node"].startswith(("PASSED ", "FAILED ", "ERROR ")):
-                last = match
-        if last is None or OUTCOME.match(last["rest"]):
-            return None
-        return self.relative(last["node"])
-
-    def relative(self, node_path: str) -> str | None:
-        """A node's or junit file's path as a backend-relative POSIX path, if it is in the backend."""
-        path = Path(os.path.normpath(self.backend / node_path))
-        try:
-            return path.relative_to(self.backend).as_posix()
-        except ValueError:
-            return None
-
-    def read_junit(self, junit: Path) -> ImportabilityReport | None:
-        try:
-            root = ET.parse(junit).getroot()
-        except (OSError, ET.ParseError):
-            return None
-        report = ImportabilityReport()
-        for case in root.iter("testcase"):
-            rel = self.relative(case.get("file") or "")
-            if rel is None:
-                continue
-            report.checked.append(rel)
-            problem = case.find("failure")
-            if problem is None:
-                problem = case.find("error")
-            if problem is not None:
-                error = _exception_line(problem.get("message") or "", problem.text or "")
-                failure = self.failure(rel, _explain_mismatch(error, self.backend))
-                failure.origin = self.origin(problem.get("message") or "", problem.text or "")
-                report.failures[rel] = failure
-        return report
-
-    def origin(self, message: str, text: str) -> str | None:
-        """Where the exception was raised, as backend-relative "path:line": the file a
-        SyntaxError names, else the last traceback frame (pytest's short format writes
-        `path:line: in <module>` per frame). One cause seen from many importers has one origin."""
-        for source in (message, text):
-            syntax = SYNTAX_FILE.search(source)
-            if syntax:
-                rel = self.relative(syntax.group(1))
-                return f"{rel}:{syntax.group(2)}" if rel else None
-        frames = FRAME.findall(text)
-        if not frames:
-            return None
-        path, line = frames[-1]
-        rel = self.relative(path)
-        return f"{rel}:{line}" if rel else None
-
-    def failure(self, rel: str, error: str, kind: str | None = None) -> ImportFailure:
-        return ImportFailure(rel, module_name(rel), error, _missing_dependency(error, self.backend), kind=kind)
-
-
-# -- reading failures ---------------------------------------------------------------------------
-
-
-def _exception_line(message: str, text: str) -> str:
-    """The exception's line from a junit failure: pytest's crash message when it is one, else the
-    last "Name: message" line of the report (SyntaxError and hidden tracebacks start with "E ")."""
-    message = message.strip()
-    if message and not message.startswith("E "):
-        return _shorten(" ".join(message.split()))
-    for source in (message, text):
-        for line in reversed(source.splitlines()):
-            line = re.sub(r"^E\s+", "", line).strip()
-            if EXCEPTION_LINE.match(line):
-                return _shorten(line)
-    return _shorten(" ".join((message or text).split())) or "import failed (no message)"
-
-
-def _explain_mismatch(error: str, backend: Path) -> str:
-    """Make pytest's ImportPathMismatchError tuple say which file the name really loads."""
-    match = MISMATCH.search(error)
-    if not match:
-        return error
-    name, loaded, _ = match.groups()
-    slash = "/" if Path(loaded).is_dir() else ""
-    try:
-        loaded = Path(loaded).relative_to(backend).as_posix()
-    except ValueError:
-        pass
-    loaded += slash
-    return f"ImportPathMismatchError: `import {name}` loads {loaded}, not this file (it is shadowed)"
-
-
-def _missing_dependency(error: str, backend: Path) -> str | None:
-    """The top-level name of a missing module that is not part of the backend itself."""
-    match = MISSING_MODULE.search(error) if error.startswith("ModuleNotFoundError") else None
-    if match is None:
-        return None
-    top = match.group(1).split(".")[0]
-    suffixes = (*SOURCE_SUFFIXES, *EXTENSION_SUFFIXES)
-    if (backend / top).is_dir() or any((backend / f"{top}{suffix}").is_file() for suffix in suffixes):
-        return None
-    return top
-
-
-def _describe_exit(returncode: int) -> str:
-    if returncode < 0:
-        try:
-            return f"was killed by {signal.Signals(-returncode).name}"
-        except ValueError:
-            return f"was killed by signal {-returncode}"
-    return f"exited with code {returncode}"
-
-
-def _shorten(text: str) -> str:
-    return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 3] + "..."
-
-
-def _tail(output: str, lines: int = 5) -> str:
-    kept = [line for line in output.strip().splitlines() if line.strip()][-lines:]
-    return _shorten(" | ".join(kept)) or "(no output)"
