@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from conformance.runtime.app_server import http_get
-from conformance.checks.deploy.common import deploy_finding
+from conformance.checks.deploy.common import DEPLOY
 from conformance.model.findings import Finding
 from conformance.runtime.listensockets import Listener, listening_sockets
 
@@ -85,5 +85,5 @@ def misbound_finding(script: str, script_text: str, listeners: list[Listener], p
            + (f"write \"${{PORT:-{bound}}}\" instead of {bound} at line {line}" if line else
               "give the server --port \"${PORT:-8000}\" (gunicorn: --bind \"0.0.0.0:${PORT:-8000}\")")
            + "; production sets PORT, [tool.conformance.deploy] env sets it for this check")
-    return deploy_finding(script, line, f"listens on {shown}, not on the PORT it was given ({port}); {where}",
-                          fix, phase, subject="port")
+    return DEPLOY.finding(script, f"listens on {shown}, not on the PORT it was given ({port}); {where}",
+                          fix, line=line, phase=phase, subject="port")

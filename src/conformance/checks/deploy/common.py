@@ -9,17 +9,17 @@ breaks production, often only at the next deploy. Checks, all reported at path:l
 * it really starts the app: run in a fresh sandbox copy with `deploy.env` + `test_env`, the
   health path answers 200, SIGTERM to its process group stops everything (`run_start_script`);
   when its processes serve another port than PORT, the address and the line that sets it are
-  named as soon as that port answers (boundport.py, listensockets.py), not after the timeout;
+  named as soon as that port answers (bound_port.py, runtime/listensockets.py), not after the timeout;
 * it installs nothing at start-up: pip/uv/poetry/pipenv/pipx calls are stopped by stand-ins
-  while it runs (installguard.py, data/install_shim.py) and the install lines are one finding;
+  while it runs (install_guard.py, data/install_shim.py) and the install lines are one finding;
 * a Dockerfile (spec `deploy.dockerfile`), when present: every COPY/ADD source exists, and the
   files its CMD/ENTRYPOINT run exist (mapped back through the COPY instructions; no docker);
 * the workers' `package.json` scripts run files that exist: checked once, by the workers'
-  package check (workers.py, rule `workers_packages`), with the same reference scanner.
+  package check (checks/workers/packages.py, rule `workers_packages`), with the same reference scanner.
 
-Where: startscript.py (the start script, read), startrun.py (the start script, run),
-installguard.py, boundport.py, dockerfile.py, shellrefs.py + trackedtree.py (which paths a
-script names, and whether they exist). This module holds what their findings share.
+Where: script_static.py (the start script, read), script_run.py (the start script, run),
+install_guard.py, bound_port.py, dockerfile.py; analysis/shell_paths.py + analysis/trackedtree.py
+(which paths a script names, and whether they exist). This module holds what their findings share.
 """
 
 from __future__ import annotations
@@ -27,15 +27,12 @@ from __future__ import annotations
 import posixpath
 
 from conformance.model.findings import Finding
-from conformance.model.rules import RULES
+from conformance.model.rules import RuleId, rule
 from conformance.model.spec import Spec
 from conformance.analysis.trackedtree import Missing
 
 
-def deploy_finding(path: str, line: int | None, message: str, fix: str, phase: int | None, subject: str = "",
-                   severity: str = "error") -> Finding:
-    return Finding(rule="deploy", path=path, line=line, message=message, fix=fix, subject=subject,
-                   plan=RULES["deploy"].plan, phase=phase, severity=severity)  # type: ignore[arg-type]
+DEPLOY = rule(RuleId.DEPLOY)  # every finding of this family: DEPLOY.finding(path, message, fix, line=, phase=)
 
 
 def runtime_dirs(spec: Spec) -> set[str]:
@@ -61,4 +58,4 @@ def missing_reference_finding(rel: str, missing: Missing, phase: int | None, wha
         fix = f"it moved to {missing.suggestion}: write {new} instead of {ref.word} in {rel}"
     else:
         fix = f"update {what} {rel} to the file's current path, or restore {missing.tried} (git add it)"
-    return deploy_finding(rel, ref.line, message, fix, phase, subject=ref.word)
+    return DEPLOY.finding(rel, message, fix, line=ref.line, phase=phase, subject=ref.word)

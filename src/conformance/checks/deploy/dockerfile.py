@@ -11,7 +11,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from conformance.checks.deploy.common import deploy_finding, missing_reference_finding, runtime_dirs
+from conformance.checks.deploy.common import DEPLOY, missing_reference_finding, runtime_dirs
 from conformance.model.findings import CheckResult, Finding, Skipped
 from conformance.repo.index import RepoIndex
 from conformance.analysis.shell_paths import command_references, join_path, shell_references
@@ -159,7 +159,7 @@ def _copy(rel: str, line: int, instruction: str, rest: str, stage: _Stage, conte
             hint = (f"it moved to {same[0]}: write {posixpath.relpath(same[0], context or '.')} instead of {source}"
                     if len(same) == 1 else f"update the {instruction} source or restore {repo_path} (git add it)")
             missing = f"{instruction} {source}: {repo_path} does not exist in the build context ({context or '.'}/)"
-            findings.append(deploy_finding(rel, line, missing, hint, phase, subject=source))
+            findings.append(DEPLOY.finding(rel, missing, hint, line=line, phase=phase, subject=source))
             continue
         if dest_abs is not None and not any(c in src for c in "*?["):
             if is_dir:

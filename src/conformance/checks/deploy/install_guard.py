@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conformance.data import install_shim
-from conformance.checks.deploy.common import deploy_finding
-from conformance.model.findings import CheckResult, Finding
+from conformance.checks.deploy.common import DEPLOY
+from conformance.model.findings import CheckResult
 from conformance.analysis.shell_paths import ASSIGNMENT
 from conformance.analysis.shell_words import OPERATOR_CHARS, hide_substitutions, logical_lines, tokens
 
@@ -225,8 +225,4 @@ def check_installs(script: str, script_text: str, calls: list[InstallCall] | Non
            + " and install at build time: `RUN pip install -r requirements.txt` in the Dockerfile, or a CI step "
              "before deploying")
     message = "installs packages at start-up: " + "; ".join(parts) + f". {BUILD_TIME[0].upper()}{BUILD_TIME[1:]}"
-    return CheckResult([_finding(script, first, message, fix, phase)])
-
-
-def _finding(script: str, line: int | None, message: str, fix: str, phase: int | None) -> Finding:
-    return deploy_finding(script, line, message, fix, phase, subject="installs")
+    return CheckResult([DEPLOY.finding(script, message, fix, line=first, phase=phase, subject="installs")])

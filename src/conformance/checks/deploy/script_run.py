@@ -15,7 +15,7 @@ from conformance.checks.deploy.bound_port import PortWatch, misbound_finding
 from conformance.proc.childenv import child_env
 from conformance.proc.childoutput import as_repo_paths, condensed_output, key_error_line, quoted_block
 from conformance.proc.dbguard import Guard, GuardRecord, as_shown, described, guard_fix, refused_message, scratch_dirs
-from conformance.checks.deploy.common import deploy_finding
+from conformance.checks.deploy.common import DEPLOY
 from conformance.model.findings import CheckResult
 from conformance.checks.deploy.install_guard import InstallCall, make_guard, read_calls
 from conformance.runtime.listensockets import Listener
@@ -99,9 +99,9 @@ def check_start(result: DeployRun, phase: int | None = None) -> CheckResult:
     """The start script served the health path within its timeout and stopped cleanly on SIGTERM."""
     rel = result.script
     if result.error:
-        return CheckResult([deploy_finding(rel, None, result.error, f"make {rel} executable and runnable", phase)])
-    findings = [deploy_finding(r.path, r.line or None, refused_message(r, result.database, f"run of {rel}"),
-                               guard_fix(r.path), phase) for r in result.refused or []]
+        return CheckResult([DEPLOY.finding(rel, result.error, f"make {rel} executable and runnable", phase=phase)])
+    findings = [DEPLOY.finding(r.path, refused_message(r, result.database, f"run of {rel}"), guard_fix(r.path),
+                               line=r.line or None, phase=phase) for r in result.refused or []]
     shown = condensed_output(result.log)
     block = "\n" + quoted_block(shown) if shown else ""
     if not result.healthy and result.listening:  # a cause of its own: the script chose the port
@@ -110,27 +110,27 @@ def check_start(result: DeployRun, phase: int | None = None) -> CheckResult:
         pass  # the refused connection is why the script failed, if it did: one cause, one finding
     elif result.exited_early is not None:
         error = key_error_line(result.log)
-        findings.append(deploy_finding(
-            rel, None,
+        findings.append(DEPLOY.finding(
+            rel,
             f"exited with code {result.exited_early} before {result.url} answered"
             + (f": {error}" if error else "") + block,
-            f"fix the error above; reproduce with: {result.reproduce}", phase))
+            f"fix the error above; reproduce with: {result.reproduce}", phase=phase))
     elif not result.healthy:
         answered = "nothing answered" if result.last_health is None else f"it answered {result.last_health.status}"
-        findings.append(deploy_finding(
-            rel, None, f"did not serve {result.url} within {result.timeout:g}s ({answered})" + block,
+        findings.append(DEPLOY.finding(
+            rel, f"did not serve {result.url} within {result.timeout:g}s ({answered})" + block,
             "the script must start the server on $HOST:$PORT from the environment ([tool.conformance.deploy] env "
             f"sets them); reproduce with: {result.reproduce}; or raise [tool.conformance.deploy] ready_timeout",
-            phase))
+            phase=phase))
     stop = result.stop
     if result.healthy and stop is not None and not stop.exited_in_time:
-        findings.append(deploy_finding(
-            rel, None, f"did not stop within {stop.grace:g}s of SIGTERM to its process group",
-            "use `exec` for the server (so it receives SIGTERM) and let it shut down promptly", phase))
+        findings.append(DEPLOY.finding(
+            rel, f"did not stop within {stop.grace:g}s of SIGTERM to its process group",
+            "use `exec` for the server (so it receives SIGTERM) and let it shut down promptly", phase=phase))
     if stop is not None and stop.exited_in_time and stop.survivors:
         listed = "; ".join(f"{pid}: {cmd}" for pid, cmd in stop.survivors)
-        findings.append(deploy_finding(
-            rel, None, f"left {len(stop.survivors)} process(es) running after it was stopped: {listed}",
+        findings.append(DEPLOY.finding(
+            rel, f"left {len(stop.survivors)} process(es) running after it was stopped: {listed}",
             "start the server with `exec` (no background `&`, no setsid/nohup daemons) so stopping the script "
-            "stops everything", phase))
+            "stops everything", phase=phase))
     return CheckResult(findings)

