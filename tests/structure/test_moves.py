@@ -2,6 +2,7 @@
 
 import pytest
 
+from conformance.model.rules import RuleId
 from conformance.pytest_plugin.plugin import assert_conforms
 
 pytestmark = pytest.mark.structure
@@ -9,9 +10,9 @@ pytestmark = pytest.mark.structure
 
 @pytest.mark.rule("move")
 def test_move(move, structure_report):
-    assert_conforms(structure_report.result("move", move.source))
+    assert_conforms(structure_report.result(RuleId.MOVE, move.source))
 
 
 @pytest.mark.rule("move_history")
 def test_move_history(move, structure_report):
-    assert_conforms(structure_report.result("move_history", move.source))
+    assert_conforms(structure_report.result(RuleId.MOVE_HISTORY, move.source))

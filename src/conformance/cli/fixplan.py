@@ -10,13 +10,14 @@ import posixpath
 import shlex
 from collections.abc import Iterable
 
+from conformance.checks.structure import evaluate
 from conformance.model.findings import Finding
-from conformance.repo.index import RepoIndex
+from conformance.model.rules import RuleId
 from conformance.model.spec import Spec
-from conformance.checks.structure.layout import evaluate
+from conformance.repo.index import RepoIndex
 
 COMMANDS = ("mkdir", "git", "echo", "touch", "rm", "mv", "printf")
-NOT_PLANNED = {"move_history"}  # history cannot be re-linked after the fact
+NOT_PLANNED = {RuleId.MOVE_HISTORY}  # history cannot be re-linked after the fact
 
 
 def commands_of(finding: Finding) -> list[str]:
@@ -44,7 +45,7 @@ def build_plan(spec: Spec, index: RepoIndex) -> str:
         lines.append(f"# --- Phase {phase} ---")
         for finding in (f for f in findings if (f.phase or 1) == phase):
             lines.append(f"# {finding.location} {finding.message.splitlines()[0]}")
-            if finding.rule == "required_dir" and finding.path.rstrip("/") in created:
+            if finding.rule == RuleId.REQUIRED_DIR and finding.path.rstrip("/") in created:
                 lines.append("#   (created by the moves of this plan)")
                 continue
             commands = commands_of(finding)

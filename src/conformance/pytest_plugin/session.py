@@ -78,7 +78,7 @@ class Context:
         return self._index
 
     def structure(self) -> Any:
-        from conformance.checks.structure.layout import evaluate
+        from conformance.checks.structure import evaluate
 
         return self.cached("structure", lambda: evaluate(self.spec, self.index()))
 
