@@ -7,12 +7,10 @@ import pytest
 
 from conformance.checks.imports import entrypoints
 from conformance.checks.imports.scan import check_parse
-from conformance.model.findings import Finding
+from conformance.model.rules import RuleId, rule
 from conformance.pytest_plugin.plugin import assert_conforms
 
 pytestmark = pytest.mark.imports
-
-PLAN_LAYERS = "Current structure: api, services, database, ... (existing, well organized) - layers"
 
 
 def _skip_unparsable(import_scan) -> None:
@@ -43,12 +41,12 @@ def test_contract(contract, contract_results, conformance_context, import_scan):
     config = conformance_context.contracts_file
     where = re.search(r"^fix: ([^\s:]+):(\d+):", result.message, re.MULTILINE)  # the first broken import
     path, line = (import_scan.repo_path(where.group(1)), int(where.group(2))) if where else (str(config), None)
-    assert_conforms([Finding(
-        rule="contract", subject=contract.id, path=path, line=line,
+    assert_conforms([rule(RuleId.CONTRACT).finding(
+        subject=contract.id, path=path, line=line,
         message=f"breaks contract {contract.id!r} ({contract.name}) of {config}:\n{result.message}",
         fix=("follow the `fix:` line(s) above" if "fix:" in result.message
              else f"see the reason above; `lint-imports --config {config}` shows the same from the backend root"),
-        plan=PLAN_LAYERS, phase=conformance_context.spec.phase_of("contract"))])
+        phase=conformance_context.spec.phase_of(RuleId.CONTRACT))])
 
 
 @pytest.mark.rule("contract")
@@ -68,12 +66,12 @@ def test_contract_root_packages(conformance_context, sandbox_backend):
         pytest.skip(f"root package(s) {', '.join(missing)} of {config.name} do not exist yet; the contracts "
                     f"run without them and {owners} reports them")
     backend = conformance_context.backend
-    assert_conforms([Finding(
-        rule="contract", subject=root, path=str(config),
+    assert_conforms([rule(RuleId.CONTRACT).finding(
+        subject=root, path=str(config),
         message=(f"lists the root package {root!r}, but {backend / root} is not a directory and the plan has "
                  f"no /{root}/: every contract runs without it"),
         fix=f"create {root}/__init__.py in the backend, or remove {root} from root_packages in {config}",
-        plan=PLAN_LAYERS, phase=conformance_context.spec.phase_of("contract")) for root in unplanned])
+        phase=conformance_context.spec.phase_of(RuleId.CONTRACT)) for root in unplanned])
 
 
 @pytest.mark.rule("entry_point")

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from conformance.model.rules import RuleId
 from conformance.pytest_plugin.session import CONTEXT, Context
 from conformance.repo.index import RepoError
 from conformance.model.spec import Spec
@@ -72,7 +73,7 @@ def dependency_report(conformance_context: Context, import_scan: Any, backend_in
     from conformance.pytest_plugin.xdist_share import shared
 
     # deptry walks the sandbox copy: the indexed files, never a symlink out of the backend
-    return conformance_context.cached("dependencies", lambda: shared(pytestconfig, "dependencies", lambda: (
+    return conformance_context.cached("dependency_report", lambda: shared(pytestconfig, "dependency_report", lambda: (
         check_dependencies(_sandbox(conformance_context, tmp_path_factory), conformance_context.spec,
                            backend_interpreter, import_scan.backend_names | import_scan.backend_like_imports(),
                            import_scan.repo_path,
@@ -110,7 +111,7 @@ def importability(conformance_context: Context, import_scan: Any, sandbox_backen
         env.setdefault("DATABASE_URL", throwaway_sqlite(tmp))  # the guard's allowed database, as for the app
         report = check_importability(sandbox_backend, files, python=ctx.python, env=env)
         structure = _indexed(conformance_context.structure)  # a shadowed module is the clash check's finding
-        others = {"test_module_package_clash": structure.result("module_package_clash").findings}
+        others = {"test_module_package_clash": structure.result(RuleId.MODULE_PACKAGE_CLASH).findings}
         if not dependency_report.skipped:
             others["test_dependencies_declared[missing]"] = dependency_report.findings.get("missing", [])
         return importability_results(import_scan, report, static_claims(import_scan, resolution_findings, others))

@@ -22,14 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance.model.findings import CheckResult, Finding, Skipped
+from conformance.model.rules import RuleId, rule
 from conformance.analysis.distributions import (  # noqa: F401 - also for callers of this module
     INCLUDE, declared_names, might_provide, requirement_names)
 from conformance.runtime.interpreter import InterpreterInfo
 from conformance.proc.processes import ProcessTimeout, run
 from conformance.repo.index import RepoIndex
 from conformance.model.spec import Spec
-
-PLAN = "Success criteria: All imports work correctly (third-party imports declared)"
 
 # deptry code -> (test id, severity, what to do)
 RULES: dict[str, tuple[str, str, str]] = {
@@ -152,9 +151,8 @@ def _environment(info: InterpreterInfo, missing: dict[str, list[str]], totals: d
     also = "".join(f", and {repo_path(rel)} lists {listed(rel)}" for rel in others)
     command = " ".join([shlex.quote(info.python), "-m", "pip", "install",
                         *(f"-r {shlex.quote(repo_path(rel))}" for rel in missing)])
-    return Finding(
-        rule="dependencies", path=repo_path(first), subject="missing", severity="warning", plan=PLAN,
-        phase=spec.phase_of("dependencies"),
+    return rule(RuleId.DEPENDENCIES).finding(
+        path=repo_path(first), subject="missing", severity="warning", phase=spec.phase_of(RuleId.DEPENDENCIES),
         message=f"lists {listed(first)} that the backend interpreter {info.python} does not have installed{also}; "
                 "without their metadata their import names are unknown, so imports they may provide are not "
                 "reported as missing, nor they as unused",
@@ -219,20 +217,19 @@ def check_dependencies(backend: Path, spec: Spec, info: InterpreterInfo, first_p
             continue  # its import names are unknown and an unattributed import may be one of them
         if code == "DEP004" and non_production.match_file(rel):
             continue  # scripts, migrations, tests may use dev-only requirements
-        report.findings[test_id].append(Finding(
-            rule="dependencies", path=repo_path(rel), line=location.get("line"),
+        report.findings[test_id].append(rule(RuleId.DEPENDENCIES).finding(
+            path=repo_path(rel), line=location.get("line"),
             message=f"{issue['error']['message']} [{code}]",
             fix=fix.format(requirements=repo_path(spec.imports.requirements)),
-            subject=test_id, severity=severity, plan=PLAN, phase=spec.phase_of("dependencies")))  # type: ignore[arg-type]
+            subject=test_id, severity=severity, phase=spec.phase_of(RuleId.DEPENDENCIES)))  # type: ignore[arg-type]
     return report
 
 
 def _dev_file_absent(spec: Spec, rel: str, index: RepoIndex | None,
                      repo_path: callable) -> Finding:  # type: ignore[valid-type]
     why = _absent(rel, index)
-    return Finding(
-        rule="dependencies", path=repo_path(rel), subject="dev-in-production", plan=PLAN,
-        phase=spec.phase_of("dependencies"),
+    return rule(RuleId.DEPENDENCIES).finding(
+        path=repo_path(rel), subject="dev-in-production", phase=spec.phase_of(RuleId.DEPENDENCIES),
         message=f"is named by imports.dev_requirements in {spec.source.name} but "
                 f"{why.removeprefix(rel + ' ') if why else 'is not in the backend'}",
         fix=f"create {repo_path(rel)} with the dev-only requirements, or correct imports.dev_requirements in "
@@ -261,9 +258,8 @@ def _explain_empty(report: DependencyReport, spec: Spec, backend: Path, excludes
 def _broken_include(spec: Spec, rel: str, line: int, target: str,
                     repo_path: callable) -> Finding:  # type: ignore[valid-type]
     folder = posixpath.dirname(rel)
-    return Finding(
-        rule="dependencies", path=repo_path(rel), line=line, subject="missing", plan=PLAN,
-        phase=spec.phase_of("dependencies"),
+    return rule(RuleId.DEPENDENCIES).finding(
+        path=repo_path(rel), line=line, subject="missing", phase=spec.phase_of(RuleId.DEPENDENCIES),
         message=f"includes `{target}`, which does not exist ({posixpath.join(folder, target)} in the backend): "
                 f"pip install -r {repo_path(rel)} fails",
         fix=f"correct the path (relative to {repo_path(folder) + '/' if folder else 'the backend root'}) or remove "
