@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conformance.runtime.dburl import database_values, throwaway_sqlite
+from conformance.model.rules import RuleId
 from conformance.pytest_plugin.plugin import assert_conforms
 from conformance.runtime.sandbox_copy import expand_env
 
@@ -45,7 +46,7 @@ def app_run(conformance_context, backend_index, spec_env, sandbox_backend, tmp_p
 def test_app_boots_and_answers_health(app_run, conformance_context):
     from conformance.checks.app.boot import check_boot
 
-    assert_conforms(check_boot(app_run, conformance_context.spec.phase_of("app_boots")))
+    assert_conforms(check_boot(app_run, conformance_context.spec.phase_of(RuleId.APP_BOOTS)))
 
 
 @pytest.mark.rule("app_boots")
@@ -55,7 +56,7 @@ def test_openapi_lists_routes(app_run, conformance_context):
     if not app_run.healthy:
         pytest.skip(NOT_BOOTED)
     spec = conformance_context.spec
-    assert_conforms(check_routes(app_run, spec.app.routes, spec.phase_of("app_boots")))
+    assert_conforms(check_routes(app_run, spec.app.routes, spec.phase_of(RuleId.APP_BOOTS)))
 
 
 @pytest.mark.rule("app_boots")
@@ -64,4 +65,4 @@ def test_app_shuts_down_cleanly(app_run, conformance_context):
 
     if not app_run.healthy:
         pytest.skip(NOT_BOOTED)
-    assert_conforms(check_shutdown(app_run, conformance_context.spec.phase_of("app_boots")))
+    assert_conforms(check_shutdown(app_run, conformance_context.spec.phase_of(RuleId.APP_BOOTS)))

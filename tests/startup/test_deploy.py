@@ -5,13 +5,14 @@ names only paths that exist. The workers' package.json scripts: test_workers.py:
 
 import pytest
 
+from conformance.model.rules import RuleId
 from conformance.pytest_plugin.plugin import assert_conforms
 
 pytestmark = pytest.mark.startup
 
 
 def _phase(ctx):
-    return ctx.spec.phase_of("deploy")
+    return ctx.spec.phase_of(RuleId.DEPLOY)
 
 
 @pytest.mark.rule("deploy")

@@ -30,14 +30,15 @@ from pathlib import Path
 from conformance.runtime.app_server import HttpAnswer, serve_app
 from conformance.proc.childoutput import condensed_output, key_error_line, last_backend_frame, quoted_block
 from conformance.proc.dbguard import GuardRecord, as_shown, described, guard_fix, refused_message
-from conformance.model.findings import CheckResult, Finding
+from conformance.model.findings import CheckResult
 from conformance.proc.processes import StopResult
-from conformance.model.rules import RULES
+from conformance.model.rules import RuleId, rule
 from conformance.proc.sandbox_display import SandboxPaths
 from conformance.model.spec import AppSpec
 
 STOP_GRACE = 10.0  # seconds between SIGTERM and SIGKILL (proposed spec key: app.stop_grace)
 SHUTDOWN_MARK = "Application shutdown complete"
+APP_BOOTS = rule(RuleId.APP_BOOTS)  # every finding here: APP_BOOTS.finding(path, message, fix, line=, phase=)
 CLEAN_SIGTERM_CODES = (0, -signal.SIGTERM, 128 + signal.SIGTERM)
 
 
@@ -117,10 +118,11 @@ def run_app(*, backend: Path, repo_prefix: str, python: str, app: AppSpec, env: 
 def check_boot(run: AppRun, phase: int | None = None) -> CheckResult:
     """The app answers 200 on its health path within the startup timeout."""
     if run.error:
-        return CheckResult([_finding(run.module_path, None, run.error, "check --backend-python", phase)])
+        return CheckResult([APP_BOOTS.finding(run.module_path, run.error, "check --backend-python", phase=phase)])
     if run.refused:  # the cause, whether or not the app survived the refusal
-        return CheckResult([_finding(r.path, r.line or None, refused_message(r, run.database, f"uvicorn {run.target}"),
-                                     guard_fix(r.path), phase) for r in run.refused])
+        return CheckResult([APP_BOOTS.finding(r.path, refused_message(r, run.database, f"uvicorn {run.target}"),
+                                              guard_fix(r.path), line=r.line or None, phase=phase)
+                            for r in run.refused])
     if run.healthy:
         return CheckResult()
     path, line = last_backend_frame(run.log)
@@ -140,7 +142,7 @@ def check_boot(run: AppRun, phase: int | None = None) -> CheckResult:
                f"reproduce with: {run.reproduce}")
         where = (run.module_path, None) if run.last_health is None or not path else where
     message = head + (f"\n{quoted_block(shown)}" if shown else "")
-    return CheckResult([_finding(where[0], where[1], message, fix, phase)])
+    return CheckResult([APP_BOOTS.finding(where[0], message, fix, line=where[1], phase=phase)])
 
 
 def check_routes(run: AppRun, routes: Sequence[str], phase: int | None = None) -> CheckResult:
@@ -150,17 +152,17 @@ def check_routes(run: AppRun, routes: Sequence[str], phase: int | None = None) -
     answer = run.openapi
     if answer is None or answer.status != 200:
         status = "nothing" if answer is None else str(answer.status)
-        return CheckResult([_finding(
-            run.module_path, None,
+        return CheckResult([APP_BOOTS.finding(
+            run.module_path,
             f"GET /openapi.json answered {status}; the route check needs the app's OpenAPI schema",
             "keep FastAPI's default openapi_url (it may be hidden from docs with include_in_schema=False on "
-            "routes, not by disabling the schema), or empty [tool.conformance.app] routes", phase)])
+            "routes, not by disabling the schema), or empty [tool.conformance.app] routes", phase=phase)])
     try:
         document = answer.json()
         paths = sorted(document.get("paths", {}))  # type: ignore[attr-defined]
     except (ValueError, AttributeError):
-        return CheckResult([_finding(run.module_path, None, "GET /openapi.json did not return a JSON object",
-                                     "return FastAPI's generated schema at /openapi.json", phase)])
+        return CheckResult([APP_BOOTS.finding(run.module_path, "GET /openapi.json did not return a JSON object",
+                                              "return FastAPI's generated schema at /openapi.json", phase=phase)])
     findings = []
     for route in routes:
         if route in paths:
@@ -168,11 +170,11 @@ def check_routes(run: AppRun, routes: Sequence[str], phase: int | None = None) -
         close = difflib.get_close_matches(route, paths, n=1, cutoff=0.6)
         hint = f" (closest: {close[0]})" if close else ""
         listed = ", ".join(paths) if len(paths) <= 12 else ", ".join(paths[:12]) + f", ... ({len(paths)} paths)"
-        findings.append(_finding(
-            run.module_path, None,
+        findings.append(APP_BOOTS.finding(
+            run.module_path,
             f"serves no route {route}{hint}; /openapi.json lists: {listed or 'no paths'}",
             f"include the router that serves {route} in the app (app.include_router(...) in {run.module_path}), "
-            f"or update [tool.conformance.app] routes if the plan renamed it", phase, subject=route))
+            f"or update [tool.conformance.app] routes if the plan renamed it", phase=phase, subject=route))
     return CheckResult(findings)
 
 
@@ -184,28 +186,29 @@ def check_shutdown(run: AppRun, phase: int | None = None) -> CheckResult:
     findings = []
     mark_seen = SHUTDOWN_MARK in run.log
     if not stop.exited_in_time:
-        findings.append(_finding(
-            run.module_path, None,
+        findings.append(APP_BOOTS.finding(
+            run.module_path,
             f"the app did not exit within {stop.grace:g}s of SIGTERM and was killed"
             + (f"\n{quoted_block(condensed_output(run.log))}" if run.log else ""),
             "make the lifespan shutdown finish quickly (cancel background tasks, close pools with a timeout)",
-            phase))
+            phase=phase))
     elif stop.returncode not in CLEAN_SIGTERM_CODES or not mark_seen:
         why = f"exited with code {stop.returncode}" if stop.returncode not in CLEAN_SIGTERM_CODES \
             else f"exited without uvicorn's \"{SHUTDOWN_MARK}\""
         path, line = last_backend_frame(run.log)
-        findings.append(_finding(
-            path or run.module_path, line if path else None,
+        findings.append(APP_BOOTS.finding(
+            path or run.module_path,
             f"the app's shutdown after SIGTERM failed: it {why}"
             + (f"\n{quoted_block(condensed_output(run.log))}" if run.log else ""),
             "fix the error in the lifespan's shutdown (the code after `yield`); clean is exit 0 or -15/143 "
-            f"with \"{SHUTDOWN_MARK}\" in the log; reproduce with: {run.reproduce}, then Ctrl+C", phase))
+            f"with \"{SHUTDOWN_MARK}\" in the log; reproduce with: {run.reproduce}, then Ctrl+C",
+            line=line if path else None, phase=phase))
     if stop.exited_in_time and stop.survivors:
         listed = "; ".join(f"{pid}: {cmd}" for pid, cmd in stop.survivors)
-        findings.append(_finding(
-            run.module_path, None,
+        findings.append(APP_BOOTS.finding(
+            run.module_path,
             f"left {len(stop.survivors)} process(es) of its group running after it exited: {listed}",
-            "stop the child processes the app starts in its lifespan shutdown (terminate + wait)", phase))
+            "stop the child processes the app starts in its lifespan shutdown (terminate + wait)", phase=phase))
     return CheckResult(findings)
 
 
@@ -221,11 +224,6 @@ def _env_prefix(env: Mapping[str, str]) -> str:
 def _short(body: bytes, limit: int = 160) -> str:
     text = body.decode("utf-8", "replace").strip().replace("\n", " ")
     return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _finding(path: str, line: int | None, message: str, fix: str, phase: int | None, subject: str = "") -> Finding:
-    return Finding(rule="app_boots", path=path, line=line, message=message, fix=fix, subject=subject,
-                   plan=RULES["app_boots"].plan, phase=phase)
 
 
 __all__ = ["AppRun", "run_app", "check_boot", "check_routes", "check_shutdown", "is_clean_stop", "STOP_GRACE",

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conformance.model.findings import Finding
+from conformance.model.rules import RuleId, rule
 from conformance.repo.index import RepoIndex, shell_quote
 from conformance.model.spec import Spec
 
-PLAN_README = "Phase 4.1: Create backend/README.md with new structure"
+DOCS = rule(RuleId.DOCS)  # quotes "Phase 4.1: Create backend/README.md with new structure"
+PLAN_DEAD_PATHS = "Phase 4.2: Document service responsibilities"  # what a dead path in the README breaks
 PATH_SUFFIXES = (".py", ".sh", ".ini", ".txt", ".md", ".js", ".mjs", ".cjs", ".json", ".toml", ".cfg",
                  ".yml", ".yaml", ".html", ".mako", ".sql")
 CODE_SPAN = re.compile(r"`([^`\n]+)`")
@@ -91,47 +93,45 @@ def check_readme(spec: Spec, index: RepoIndex) -> dict[str, list[Finding]]:
     readme_rel = index.rel(spec.docs.readme)
     path = index.root / readme_rel
     result: dict[str, list[Finding]] = {"structure": [], "paths": []}
-    phase = spec.phase_of("docs")
+    phase = spec.phase_of(RuleId.DOCS)
     if readme_rel not in index.files and not (not index.is_git and path.is_file()):
-        finding = Finding(rule="docs", path=readme_rel, message="does not exist (or is not committed)",
-                          fix=f"write {readme_rel}: one line per directory of the target structure saying what "
-                              "it holds, service responsibilities, how to run it", plan=PLAN_README, phase=phase)
+        finding = DOCS.finding(readme_rel, "does not exist (or is not committed)",
+                               f"write {readme_rel}: one line per directory of the target structure saying what "
+                               "it holds, service responsibilities, how to run it", phase=phase)
         return {"structure": [finding], "paths": []}
     target = index.link_out(readme_rel)
     if target is not None:
-        finding = Finding(rule="docs", path=readme_rel,
-                          message=f"is a symlink to {target}, outside the backend; the suite does not follow links out "
-                                  "of the backend, and the README that documents it belongs in it",
-                          fix="commit the README itself: cp --remove-destination "
-                              f"\"$(readlink -f {shell_quote(readme_rel)})\" {shell_quote(readme_rel)}"
-                              "   # removes the link only, replacing it with a copy of its target",
-                          plan=PLAN_README, phase=phase)
+        finding = DOCS.finding(readme_rel,
+                               f"is a symlink to {target}, outside the backend; the suite does not follow links out "
+                               "of the backend, and the README that documents it belongs in it",
+                               "commit the README itself: cp --remove-destination "
+                               f"\"$(readlink -f {shell_quote(readme_rel)})\" {shell_quote(readme_rel)}"
+                               "   # removes the link only, replacing it with a copy of its target",
+                               phase=phase)
         return {"structure": [finding], "paths": []}
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
-        finding = Finding(rule="docs", path=readme_rel, message=f"cannot be read: {exc.strerror}",
-                          fix="make it a readable UTF-8 file", plan=PLAN_README, phase=phase)
+        finding = DOCS.finding(readme_rel, f"cannot be read: {exc.strerror}", "make it a readable UTF-8 file",
+                               phase=phase)
         return {"structure": [finding], "paths": []}
     backend_name = Path(index.prefix).name if index.prefix else "backend"
     found = mentions(text)
     by_name: dict[str, list[Mention]] = {}
     for mention in directory_mentions(text):
         by_name.setdefault(normalize(mention.token, backend_name), []).append(mention)
-    for rule in spec.dirs:
-        name = rule.path.removeprefix("//")
+    for entry in spec.dirs:
+        name = entry.path.removeprefix("//")
         hits = by_name.get(name, [])
         if not hits:
-            result["structure"].append(Finding(
-                rule="docs", path=readme_rel, message=f"does not mention {name}/ ({rule.purpose})",
-                fix=f"add a line such as: - `{name}/` - {rule.purpose}", subject="structure",
-                plan=PLAN_README, phase=phase))
+            result["structure"].append(DOCS.finding(
+                readme_rel, f"does not mention {name}/ ({entry.purpose})",
+                f"add a line such as: - `{name}/` - {entry.purpose}", subject="structure", phase=phase))
         elif not any(_describes(hit, name) for hit in hits):
-            result["structure"].append(Finding(
-                rule="docs", path=readme_rel, line=hits[0].line,
-                message=f"mentions {name}/ but never says what it holds",
-                fix=f"describe it on that line, e.g. `{name}/` - {rule.purpose}", subject="structure",
-                plan=PLAN_README, phase=phase))
+            result["structure"].append(DOCS.finding(
+                readme_rel, f"mentions {name}/ but never says what it holds",
+                f"describe it on that line, e.g. `{name}/` - {entry.purpose}", line=hits[0].line,
+                subject="structure", phase=phase))
     runtime = {d.path.removeprefix("//") for d in spec.dirs if d.runtime}
     for mention in found:
         token = normalize(mention.token, backend_name)
@@ -232,8 +232,7 @@ def _moved_file_hint(index: RepoIndex, token: str, as_module: bool = False) -> s
 
 
 def _dead(readme_rel: str, line: int, message: str, fix: str, phase: int) -> Finding:
-    return Finding(rule="docs", path=readme_rel, line=line, message=message, fix=fix, subject="paths",
-                   plan="Phase 4.2: Document service responsibilities", phase=phase)
+    return DOCS.finding(readme_rel, message, fix, line=line, subject="paths", plan=PLAN_DEAD_PATHS, phase=phase)
 
 
 def _describes(mention: Mention, name: str) -> bool:
