@@ -22,7 +22,7 @@ THIRD_PARTY = ["fastapi", "sqlalchemy", "pydantic"]
 
 def generate_backend(root: Path, modules: int, seed: int = 7) -> Path:
     """Write the repo under `root`; return its backend dir. `modules` counts generated .py files."""
-    from conformance.model.spec import load_spec
+    from conformance.model.spec_loader import load_spec
     from selftests.builder import conforming_backend, make_repo
 
     rng = random.Random(seed)

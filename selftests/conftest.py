@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from conformance.checks.fixsafety import explains_destruction, unexplained
-from conformance.model.spec import Spec, load_spec
+from conformance.model.spec import Spec
+from conformance.model.spec_loader import load_spec
 from selftests.trees import PROJECT
 
 pytest_plugins = ["pytester"]

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import tomllib
 
-from conformance.model.spec import load_spec
+from conformance.model.spec_loader import load_spec
 from selftests.trees import PROJECT, legacy_repo
 
 

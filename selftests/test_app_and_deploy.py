@@ -20,7 +20,7 @@ from conformance.proc.childoutput import condensed_output, key_error_line, last_
 from conformance.checks.deploy.dockerfile import check_dockerfile
 from conformance.repo.index import build_index
 from conformance.analysis.shell_paths import shell_references
-from conformance.model.spec import load_spec
+from conformance.model.spec_loader import load_spec
 from conformance.checks.deploy.script_static import check_script_paths
 from conformance.analysis.trackedtree import TrackedTree, missing_references
 from selftests.builder import make_repo

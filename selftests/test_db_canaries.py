@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.model.spec import load_spec
+from conformance.model.spec_loader import load_spec
 from selftests.builder import Repo
 from selftests.trees import PROJECT, reference_repo
 

@@ -16,7 +16,8 @@ import pytest
 
 from conformance.checks.imports.dependencies import DependencyReport, check_dependencies, might_provide
 from conformance.runtime.interpreter import InterpreterInfo, probe
-from conformance.model.spec import Spec, SpecError, load_spec
+from conformance.model.spec import Spec, SpecError
+from conformance.model.spec_loader import load_spec
 from selftests.builder import conforming_backend, make_repo
 from selftests.test_import_checks import BASE
 

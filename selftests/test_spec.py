@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.model.spec import SpecError, load_spec
+from conformance.model.spec import SpecError
+from conformance.model.spec_loader import load_spec
 from selftests.trees import PROJECT
 
 

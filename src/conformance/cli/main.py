@@ -19,7 +19,8 @@ from pathlib import Path
 
 from conformance import __version__
 from conformance.repo.index import RepoError, build_index
-from conformance.model.spec import SpecError, load_spec
+from conformance.model.spec import SpecError
+from conformance.model.spec_loader import load_spec
 
 USAGE_ERROR = 4  # pytest's exit code for usage errors: one code for every "you called it wrong"
 
@@ -103,7 +104,7 @@ def _env_path(name: str) -> Path | None:
 def find_spec_file(start: Path) -> Path | None:
     """The nearest conformance.toml, or pyproject.toml holding [tool.conformance], in `start`
     or a parent: where the plugin finds it when pytest runs from that directory."""
-    from conformance.model.spec import has_conformance_table
+    from conformance.model.spec_loader import has_conformance_table
 
     for directory in (start, *start.parents):
         if (directory / "conformance.toml").is_file():

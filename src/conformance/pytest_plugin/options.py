@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from conformance.model.spec import Spec, SpecError, has_conformance_table, load_spec
+from conformance.model.spec import Spec, SpecError
+from conformance.model.spec_loader import has_conformance_table, load_spec
 
 
 def from_invocation(config: pytest.Config, raw: str) -> Path:
