@@ -98,3 +98,19 @@ def run_suite(pytester: pytest.Pytester):
         return run
 
     return run
+
+
+@pytest.fixture
+def postgres_server():
+    """One self-test at a time on the shared PostgreSQL server: a test that asserts no
+    throwaway `conformance_*` database is left must not see another test's databases (xdist
+    runs tests in parallel processes, so the lock is a file)."""
+    import fcntl
+    import tempfile
+
+    with open(Path(tempfile.gettempdir()) / "conformance-selftests-postgres.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

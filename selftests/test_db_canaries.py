@@ -170,7 +170,7 @@ def canary_state(url: str) -> tuple[list[str], list[tuple[object, ...]]]:
 
 
 @needs_postgres
-def test_migration_checks_never_touch_a_postgresql_canary(run_suite, tmp_path: Path,
+def test_migration_checks_never_touch_a_postgresql_canary(run_suite, tmp_path: Path, postgres_server: None,
                                                           postgres_canary: tuple[str, str]) -> None:
     from sqlalchemy.engine import make_url
 
@@ -196,7 +196,7 @@ def test_migration_checks_never_touch_a_postgresql_canary(run_suite, tmp_path: P
 
 
 @needs_postgres
-def test_env_py_reading_db_vars_passes_on_postgresql(run_suite, tmp_path: Path,
+def test_env_py_reading_db_vars_passes_on_postgresql(run_suite, tmp_path: Path, postgres_server: None,
                                                      postgres_canary: tuple[str, str]) -> None:
     from sqlalchemy.engine import make_url
 

@@ -254,7 +254,7 @@ POSTGRES_URL = os.environ.get("CONFORMANCE_TEST_DATABASE_URL")
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="CONFORMANCE_TEST_DATABASE_URL is not set (CI sets it from "
                                              "`.ci/postgres start DIR`); the PostgreSQL run is skipped")
-def test_reference_passes_on_postgresql(run_suite, repo: Repo) -> None:
+def test_reference_passes_on_postgresql(run_suite, repo: Repo, postgres_server: None) -> None:
     from sqlalchemy import create_engine, inspect, text
 
     # Connect and inspect once before the in-process run: pytester drops the modules a run
