@@ -18,6 +18,7 @@ from conformance.pytest_plugin.session import CONTEXT, Context
 from conformance.model.findings import Finding, Skipped  # noqa: F401 - re-exported for test modules
 from conformance.pytest_plugin.verdicts import assert_conforms  # noqa: F401 - the suite's assertion helper
 from conformance.repo.index import RepoError
+from conformance.model.rules import RuleId
 from conformance.model.spec import Spec
 
 CATEGORY_MARKERS = {
@@ -133,17 +134,17 @@ def _spec_params(spec: Spec) -> dict[str, list[tuple[Any, str, int]]]:
 
     return {
         "required_dir": [(d, d.path, d.phase) for d in spec.dirs if not d.runtime],
-        "package_dir": [(d, d.path, spec.phase_of("package_dir")) for d in spec.dirs if d.package],
+        "package_dir": [(d, d.path, spec.phase_of(RuleId.PACKAGE_DIR)) for d in spec.dirs if d.package],
         "runtime_dir": [(d, d.path, d.phase) for d in spec.dirs if d.runtime],
         "move": [(m, m.source, m.phase) for m in spec.moves],
         "forbidden_rule": [(f, f.name, f.phase) for f in spec.forbidden],
-        "import_group": [(g, g, spec.phase_of("imports_resolve")) for g in resolution_groups(spec)],
-        "dependency_rule": [(r, r, spec.phase_of("dependencies")) for r in DEPENDENCY_IDS],
-        "import_package": [(g, g, spec.phase_of("importable")) for g in importable_groups(spec)],
+        "import_group": [(g, g, spec.phase_of(RuleId.IMPORTS_RESOLVE)) for g in resolution_groups(spec)],
+        "dependency_rule": [(r, r, spec.phase_of(RuleId.DEPENDENCIES)) for r in DEPENDENCY_IDS],
+        "import_package": [(g, g, spec.phase_of(RuleId.IMPORTABLE)) for g in importable_groups(spec)],
         "contract": [],
         # Always enforced: the alias check itself compares the enforced phase with retire_phase.
         "alias": [(a, a.old, 1) for a in spec.aliases],
-        "worker_process": [(w, w.name, spec.phase_of("workers_function")) for w in spec.worker_processes],
+        "worker_process": [(w, w.name, spec.phase_of(RuleId.WORKERS_FUNCTION)) for w in spec.worker_processes],
     }
 
 
@@ -152,7 +153,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if ctx is None:
         return
     params = _spec_params(ctx.spec)
-    params["contract"] = [(c, c.id, ctx.spec.phase_of("contract")) for c in ctx.contracts]
+    params["contract"] = [(c, c.id, ctx.spec.phase_of(RuleId.CONTRACT)) for c in ctx.contracts]
     for name, entries in params.items():
         if name not in metafunc.fixturenames:
             continue
