@@ -50,13 +50,11 @@ def test_contract(contract, contract_results, conformance_context, import_scan):
 
 
 @pytest.mark.rule("contract")
-def test_contract_root_packages(conformance_context, sandbox_backend):
+def test_contract_root_packages(conformance_context, missing_contract_roots):
     """The one place a missing root package is reported: a planned dir is test_required_dir's
     failure already (skip, naming it); any other is a stale root_packages entry (fail)."""
-    from conformance.checks.imports.contracts_missing_roots import missing_roots
-
     config = _contracts_file(conformance_context)
-    missing = missing_roots(config, sandbox_backend)
+    missing = missing_contract_roots
     if not missing:
         return
     planned = {d.path for d in conformance_context.spec.dirs}

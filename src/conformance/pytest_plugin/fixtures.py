@@ -72,12 +72,15 @@ def dependency_report(conformance_context: Context, import_scan: Any, backend_in
 
     from conformance.pytest_plugin.xdist_share import shared
 
+    from conformance.pytest_plugin import incremental
+
+    first_party = import_scan.backend_names | import_scan.backend_like_imports()
     # deptry walks the sandbox copy: the indexed files, never a symlink out of the backend
-    return conformance_context.cached("dependency_report", lambda: shared(pytestconfig, "dependency_report", lambda: (
-        check_dependencies(_sandbox(conformance_context, tmp_path_factory), conformance_context.spec,
-                           backend_interpreter, import_scan.backend_names | import_scan.backend_like_imports(),
-                           import_scan.repo_path,
-                           index=import_scan.index))))
+    return conformance_context.cached("dependency_report", lambda: incremental.persistent(
+        conformance_context, "dependencies", incremental.dependencies_key(conformance_context, first_party),
+        lambda: shared(pytestconfig, "dependency_report", lambda: check_dependencies(
+            _sandbox(conformance_context, tmp_path_factory), conformance_context.spec, backend_interpreter,
+            first_party, import_scan.repo_path, index=import_scan.index))))
 
 
 def _sandbox(ctx: Context, tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -88,28 +91,49 @@ def _sandbox(ctx: Context, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def missing_contract_roots(conformance_context: Context, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Root packages of the contracts file with no directory in the sandbox copy (what a clone has)."""
+    from conformance.checks.imports.contracts_missing_roots import missing_roots
+    from conformance.pytest_plugin import incremental
+
+    ctx = conformance_context
+    if ctx.contracts_file is None:
+        return ()
+    return ctx.cached("missing_roots", lambda: incremental.persistent(
+        ctx, "missing_roots", incremental.contracts_key(ctx),
+        lambda: missing_roots(ctx.contracts_file, _sandbox(ctx, tmp_path_factory))))
+
+
+@pytest.fixture(scope="session")
 def sandbox_backend(conformance_context: Context, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the backend's tracked files: code that runs the backend runs there, never in the repo."""
     return _sandbox(conformance_context, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
-def importability(conformance_context: Context, import_scan: Any, sandbox_backend: Path,
+def importability(conformance_context: Context, import_scan: Any,
                   dependency_report: Any, resolution_findings: dict[str, list[Any]],
                   tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Any:
     """A function: group -> CheckResult of the modules of that group that fail to import."""
     from conformance.checks.imports.importability_run import check_importability
     from conformance.checks.imports.importability_verdicts import importability_results, static_claims
+    from conformance.pytest_plugin import incremental
     from conformance.runtime.dburl import database_values, throwaway_sqlite
     from conformance.runtime.sandbox_copy import expand_env
 
     def build() -> Any:
         ctx = conformance_context
         files = [rel for rel in import_scan.sources if ctx.spec and importable_file(ctx.spec, rel)]
-        tmp = tmp_path_factory.mktemp("import-env")
-        env = expand_env(ctx.spec.test_env, {"tmp": str(tmp), **database_values(throwaway_sqlite(tmp))}, "test_env")
-        env.setdefault("DATABASE_URL", throwaway_sqlite(tmp))  # the guard's allowed database, as for the app
-        report = check_importability(sandbox_backend, files, python=ctx.python, env=env)
+
+        def run(todo: list[str]) -> Any:
+            tmp = tmp_path_factory.mktemp("import-env")
+            env = expand_env(ctx.spec.test_env, {"tmp": str(tmp), **database_values(throwaway_sqlite(tmp))},
+                             "test_env")
+            env.setdefault("DATABASE_URL", throwaway_sqlite(tmp))  # the guard's allowed database, as for the app
+            return check_importability(_sandbox(ctx, tmp_path_factory), todo, python=ctx.python, env=env)
+
+        # only modules whose own source or import closure changed (or the environment) are imported again
+        report = incremental.importability(ctx, import_scan, files, run)
         structure = _indexed(conformance_context.structure)  # a shadowed module is the clash check's finding
         others = {"test_module_package_clash": structure.result(RuleId.MODULE_PACKAGE_CLASH).findings}
         if not dependency_report.skipped:
@@ -150,4 +174,7 @@ def contract_results(conformance_context: Context, tmp_path_factory: pytest.Temp
         return {key: dataclasses.replace(result, message=named(result.message), skipped=named(result.skipped))
                 for key, result in results.items()}
 
-    return ctx.cached("contracts", build)
+    from conformance.pytest_plugin import incremental
+
+    return ctx.cached("contracts", lambda: incremental.persistent(ctx, "contracts", incremental.contracts_key(ctx),
+                                                                  build))

@@ -114,3 +114,13 @@ def resolve_backend(config: pytest.Config, spec: Spec) -> Path:
         why = "it is a file" if backend.exists() else "nothing exists at that path"
         raise pytest.UsageError(f"conformance: backend root {backend} (from {origin}) is not a directory: {why}")
     return backend
+
+
+def resolve_cache_dir(config: pytest.Config) -> Path | None:
+    """The run cache's root directory, or None when the cache is off."""
+    from conformance.pytest_plugin.run_cache import default_cache_root
+
+    if config.getoption("no_conformance_cache") or os.environ.get("CONFORMANCE_NO_CACHE", "") not in ("", "0"):
+        return None
+    raw = config.getoption("conformance_cache_dir") or os.environ.get("CONFORMANCE_CACHE_DIR")
+    return from_invocation(config, raw) if raw else default_cache_root()

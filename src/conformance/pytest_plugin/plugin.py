@@ -57,6 +57,11 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     group.addoption("--importlinter-config", metavar="FILE", default=None,
                     help="import-linter contracts file (default: the spec's imports.contracts, else "
                          ".importlinter at the rootdir)")
+    group.addoption("--conformance-cache-dir", metavar="DIR", default=None,
+                    help="where results are kept between runs, keyed by content (env CONFORMANCE_CACHE_DIR; "
+                         "default: $XDG_CACHE_HOME or ~/.cache, then backend-conformance)")
+    group.addoption("--no-conformance-cache", action="store_true", default=False,
+                    help="compute everything again and keep nothing between runs (env CONFORMANCE_NO_CACHE=1)")
     group.addoption("--conformance-config", metavar="FILE", default=None,
                     help="TOML file with the spec, under [tool.conformance] or at top level "
                          "(env CONFORMANCE_CONFIG; default: pyproject.toml at the rootdir)")
@@ -100,7 +105,7 @@ def _configure(config: pytest.Config) -> None:
     contracts_file, contracts = settings.load_contracts(config, spec)
     config.stash[CONTEXT] = Context(spec=spec, backend=settings.resolve_backend(config, spec), python=settings.resolve_python(config),
                                     database_url=settings.resolve_database_url(config), contracts_file=contracts_file,
-                                    contracts=contracts)
+                                    contracts=contracts, cache_root=settings.resolve_cache_dir(config))
 
 
 def context(config: pytest.Config) -> Context:
@@ -118,6 +123,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         lines.append(f"conformance: {index.describe()}")
         lines.extend(f"conformance: {note}" for note in index.notes())
         lines.append(f"conformance: paths in findings are relative to {index.root}")
+        from conformance.pytest_plugin.incremental import describe
+
+        lines.append(f"conformance: {describe(ctx)}")
     except RepoError as exc:
         lines.append(f"conformance: cannot index the backend: {exc}")
     return lines

@@ -29,6 +29,28 @@ class Context:
     _index: RepoIndex | None = None
     _error: str | None = field(default=None)
     _cache: dict[str, Any] = field(default_factory=dict)
+    cache_root: Path | None = None  # the run cache between runs (None: off)
+    cache_note: str | None = None  # why the run cache is off, when it was asked for
+    _store: Any = None
+
+    def store(self) -> Any:
+        """The cache kept between runs (conformance.pytest_plugin.run_cache), off when not asked for."""
+        if self._store is None:
+            from conformance.pytest_plugin.run_cache import cache_for
+
+            try:
+                root: Path | None = self.index().root
+            except RepoError:
+                root = None
+            self._store, note = cache_for(self.cache_root, self.backend, self.spec.source, root)
+            self.cache_note = note or self.cache_note
+        return self._store
+
+    def content(self) -> Any:
+        """Content ids of the indexed files (conformance.repo.content_keys), asked once per process."""
+        from conformance.repo.content_keys import content_keys
+
+        return self.cached("content_keys", lambda: content_keys(self.index()))
 
     def cached(self, key: str, build: Any) -> Any:
         """Compute once per process: every fixture that needs the scan shares one result."""
@@ -41,11 +63,17 @@ class Context:
         from conformance.checks.imports.scan import namespace_candidates
         from conformance.runtime.interpreter import InterpreterError, probe
 
-        def build() -> Any:
+        from conformance.pytest_plugin import incremental
+
+        def run(names: list[str]) -> Any:
             try:
-                return probe(self.python, namespace_candidates(self.index()))
+                return probe(self.python, names)
             except InterpreterError as exc:
                 return exc
+
+        def build() -> Any:
+            names = namespace_candidates(self.index())
+            return incremental.probe(self, names, lambda: run(names))
 
         return self.cached("interpreter", build)
 
@@ -54,10 +82,15 @@ class Context:
         from conformance.checks.imports.scan import scan
         from conformance.runtime.interpreter import InterpreterError
 
+        from conformance.pytest_plugin import incremental
+
         def build() -> Any:
             info = self.interpreter()
             installed = {} if isinstance(info, InterpreterError) else info.installed
-            result = scan(self.index(), self.spec, installed, None if isinstance(info, InterpreterError) else info)
+            known, save = incremental.known_parses(self)
+            result = scan(self.index(), self.spec, installed, None if isinstance(info, InterpreterError) else info,
+                          known=known)
+            save(result)
             if not isinstance(info, InterpreterError):
                 result.origins = name_origins(result, info)
             return result
@@ -80,7 +113,10 @@ class Context:
     def structure(self) -> Any:
         from conformance.checks.structure import evaluate
 
-        return self.cached("structure", lambda: evaluate(self.spec, self.index()))
+        from conformance.pytest_plugin import incremental
+
+        return self.cached("structure", lambda: incremental.persistent(
+            self, "structure", incremental.structure_key(self), lambda: evaluate(self.spec, self.index())))
 
 
 CONTEXT = pytest.StashKey[Context]()

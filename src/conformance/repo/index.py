@@ -48,6 +48,7 @@ class RepoIndex:
     links_out: dict[str, str] = field(default_factory=dict)  # path -> link target, outside the backend
     unreadable_dirs: tuple[str, ...] = ()  # walk mode: dirs that could not be listed
     _walk_ignore: _WalkIgnore | None = None
+    scopes: tuple[str, ...] = ()  # git mode: the pathspecs `files` was listed for
     dirs: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -179,7 +180,7 @@ def build_index(backend: Path, extra_scopes: Iterable[str] = ()) -> RepoIndex:
             has_commits=git.has_commits(),
             ignored_dirs=tuple(git.ignored_dirs(scopes)),
             tracked_ignored=tuple(git.tracked_but_ignored(scopes)),
-            links_out=_links_out(top, prefix, files),
+            links_out=_links_out(top, prefix, files), scopes=tuple(scopes),
         )
     except GitError as exc:
         raise RepoError(str(exc)) from None

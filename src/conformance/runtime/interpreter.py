@@ -6,10 +6,12 @@ stdlib, which are installed (and from which distribution) must come from that in
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from conformance.proc.processes import ProcessTimeout, run
 
@@ -29,8 +31,35 @@ print(json.dumps({
     "stdlib": sorted(sys.stdlib_module_names),
     "distributions": {k: sorted(set(v)) for k, v in md.packages_distributions().items()},
     "installed": installed,
+    "paths": [p for p in sys.path if p],
 }))
 """
+
+
+def environment_fingerprint(python: str, paths: tuple[str, ...] | list[str]) -> str:
+    """What the interpreter can import, cheaply: its real path and size, and the entries of every
+    directory on its sys.path (distributions' dist-info names, top-level modules) with the text of
+    the .pth files there (editable installs). Changes when a package is installed or removed."""
+    h = hashlib.sha1()
+    real = os.path.realpath(python)
+    try:
+        h.update(f"{real}\0{os.stat(real).st_size}\0".encode())
+    except OSError:
+        h.update(f"{real}\0missing\0".encode())
+    for directory in paths:
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError as exc:
+            h.update(f"{directory}\0unlistable {exc.errno}\0".encode())
+            continue
+        h.update(os.fsencode(directory) + b"\0" + "\0".join(names).encode("utf-8", "surrogateescape") + b"\1")
+        for name in names:
+            if name.endswith(".pth"):
+                try:
+                    h.update(Path(directory, name).read_bytes())
+                except OSError:
+                    h.update(b"unreadable")
+    return h.hexdigest()
 
 
 class InterpreterError(Exception):
@@ -44,6 +73,7 @@ class InterpreterInfo:
     stdlib: frozenset[str] = frozenset()
     distributions: dict[str, list[str]] = field(default_factory=dict)  # import name -> distributions
     installed: dict[str, bool] = field(default_factory=dict)  # probed name -> importable outside the backend
+    paths: tuple[str, ...] = ()  # the interpreter's sys.path (isolated mode): where installs land
 
 
 def probe(python: str, names: list[str], timeout: float = 60.0) -> InterpreterInfo:
@@ -66,7 +96,8 @@ def probe(python: str, names: list[str], timeout: float = 60.0) -> InterpreterIn
     try:
         data = json.loads(done.text)
         return InterpreterInfo(python=python, version=data["version"], stdlib=frozenset(data["stdlib"]),
-                               distributions=data["distributions"], installed=data["installed"])
+                               distributions=data["distributions"], installed=data["installed"],
+                               paths=tuple(data.get("paths", ())))
     except (ValueError, KeyError, TypeError):
         said = done.text.strip()[-200:] or "no output"
         raise InterpreterError(f"backend interpreter {python} did not answer a short probe script "

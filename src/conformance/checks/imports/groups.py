@@ -14,12 +14,12 @@ from conformance.model.findings import Finding
 from conformance.model.spec import Spec
 
 
-def group_of(spec: Spec, rel: str) -> str:
+def group_of(spec: Spec, rel: str, groups: set[str] | None = None) -> str:
     """The test id a file's import findings belong to: its top-level spec dir, root or other."""
     if "/" not in rel:
         return "root"
     top = rel.split("/")[0]
-    return top if top in resolution_groups(spec) else "other"
+    return top if top in (groups if groups is not None else resolution_groups(spec)) else "other"
 
 
 def examined(scan_: ImportScan, findings: list[Finding], group: str | None = None) -> Any:
@@ -27,8 +27,8 @@ def examined(scan_: ImportScan, findings: list[Finding], group: str | None = Non
     over nothing must not pass as if it had looked (`group`: one test_imports_resolve item)."""
     from conformance.model.findings import CheckResult, Skipped
 
-    files = [rel for rel in scan_.sources if group is None or group_of(scan_.spec, rel) == group]
-    if files or findings:
+    groups = set(resolution_groups(scan_.spec))
+    if findings or any(group is None or group_of(scan_.spec, rel, groups) == group for rel in scan_.sources):
         return CheckResult(list(findings))
     where = {None: "in the backend", "root": "in the backend root",
              "other": "outside the plan's top-level directories"}.get(group, f"in {scan_.repo_path(group or '')}/")

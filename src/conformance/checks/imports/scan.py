@@ -128,11 +128,13 @@ def python_files(index: RepoIndex) -> list[str]:
     return files
 
 
-def scan(index: RepoIndex, spec: Spec, installed: dict[str, bool] | None = None, backend: Any = None) -> ImportScan:
+def scan(index: RepoIndex, spec: Spec, installed: dict[str, bool] | None = None, backend: Any = None,
+         known: dict[str, ParsedSource] | None = None) -> ImportScan:
     """Parse every backend .py file once. `installed` says which top-level names are importable
     from the backend interpreter's site-packages: a backend namespace dir (no __init__.py) of
     such a name, e.g. `alembic/`, never shadows the installed package. `backend` (the probe's
-    InterpreterInfo) re-parses the files our Python refuses when it is a newer Python."""
+    InterpreterInfo) re-parses the files our Python refuses when it is a newer Python. `known`:
+    parses of files whose content is unchanged since a previous run (not read again)."""
     files = python_files(index)
     sources: dict[str, ParsedSource] = {}
     unfollowed: dict[str, str] = {}
@@ -141,6 +143,9 @@ def scan(index: RepoIndex, spec: Spec, installed: dict[str, bool] | None = None,
         target = index.link_out(index.rel(rel))
         if target is not None:
             unfollowed[rel] = target  # a module whose content the suite does not read: "cannot tell"
+            continue
+        if known and rel in known:
+            sources[rel] = known[rel]
             continue
         try:
             data = (index.backend / rel).read_bytes()
