@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,10 @@ from conformance.model.spec_loader import load_spec
 from selftests.trees import PROJECT
 
 pytest_plugins = ["pytester"]
+
+# No self-test depends on another's cached results: the run cache is off for every suite run of
+# the self-tests (in-process and child processes alike) unless a test passes --conformance-cache-dir.
+os.environ["CONFORMANCE_NO_CACHE"] = "1"
 
 # Every `fix:` text of every in-process suite run of this session (this worker, under xdist):
 # run_suite checks each one with conformance.checks.fixsafety, so no self-test run may print a

@@ -120,7 +120,11 @@ def resolve_cache_dir(config: pytest.Config) -> Path | None:
     """The run cache's root directory, or None when the cache is off."""
     from conformance.pytest_plugin.run_cache import default_cache_root
 
-    if config.getoption("no_conformance_cache") or os.environ.get("CONFORMANCE_NO_CACHE", "") not in ("", "0"):
+    if config.getoption("no_conformance_cache"):
         return None
-    raw = config.getoption("conformance_cache_dir") or os.environ.get("CONFORMANCE_CACHE_DIR")
+    if config.getoption("conformance_cache_dir"):  # the command line wins over the environment
+        return from_invocation(config, config.getoption("conformance_cache_dir"))
+    if os.environ.get("CONFORMANCE_NO_CACHE", "") not in ("", "0"):
+        return None
+    raw = os.environ.get("CONFORMANCE_CACHE_DIR")
     return from_invocation(config, raw) if raw else default_cache_root()
