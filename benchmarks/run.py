@@ -4,8 +4,10 @@
     .venv/bin/python benchmarks/run.py --sizes 100 1000 5000 --runs 5
 
 Each row runs in a fresh process, like a developer's pre-push hook: plugin import, collection,
-scanning and graph building all count. Reference figures: an empty pytest session and
-`lint-imports` alone on the same contracts.
+scanning and graph building all count. Reference figures: an empty pytest session and the
+three tools the fast subset wraps, alone on the same backend (lint-imports, deptry, pytest
+--import-check); the fast subset cold (empty run cache), warm (nothing changed) and warm after
+one changed module of the top layer (`api`). Rows without "cache" run with --no-conformance-cache.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
@@ -28,12 +31,16 @@ from benchmarks.generate import generate_backend  # noqa: E402
 PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly"]
 
 
-def timed(argv: list[str], runs: int, cwd: Path = PROJECT, ok: tuple[int, ...] = (0,)) -> float:
-    """Median wall time of `argv` over `runs` runs; the first (cold) run is discarded."""
+def timed(argv: list[str], runs: int, cwd: Path = PROJECT, ok: tuple[int, ...] = (0,),
+          before: Any = None, env: dict[str, str] | None = None) -> float:
+    """Median wall time of `argv` over `runs` runs; the first (cold) run is discarded.
+    `before` runs before each attempt, outside the timing (wipe a cache, edit a module)."""
     times = []
     for attempt in range(runs + 1):
+        if before is not None:
+            before()
         started = time.perf_counter()
-        done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=1800)
+        done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=1800, env=env)
         elapsed = time.perf_counter() - started
         if done.returncode not in ok:
             raise SystemExit(f"{' '.join(argv)} exited {done.returncode}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
@@ -65,9 +72,10 @@ def main() -> None:
         rows.append(("empty pytest session", timed([*PYTEST, "-p", "no:cacheprovider", str(empty),
                                                     "--rootdir", str(empty)], args.runs, cwd=empty), 1))
         fast = [*PYTEST, "-m", "not startup"]
-        rows.append(("reference: -m 'not startup' (serial)", timed(fast, args.runs), collected(fast)))
-        rows.append(("reference: -m 'not startup' -n auto", timed([*fast, "-n", "auto"], args.runs), collected(fast)))
-        full = [*PYTEST, "-n", "auto"]
+        nocache = [*fast, "--no-conformance-cache"]
+        rows.append(("reference: -m 'not startup' (serial)", timed(nocache, args.runs), collected(nocache)))
+        rows.append(("reference: -m 'not startup' -n auto", timed([*nocache, "-n", "auto"], args.runs), collected(fast)))
+        full = [*PYTEST, "-n", "auto", "--no-conformance-cache"]
         rows.append(("reference: full suite -n auto", timed(full, args.runs), collected(full)))
         for size in args.sizes:
             backend = generate_backend(Path(tmp) / f"gen{size}", size)
@@ -76,7 +84,8 @@ def main() -> None:
             lint = [str(Path(sys.executable).parent / "lint-imports"), "--config", str(importlinter), "--no-cache"]
             rows.append((f"{size} modules: lint-imports alone",
                          timed(lint, args.runs, cwd=backend), 0))
-            sub = [*fast, option, f"--importlinter-config={importlinter}"]
+            rows.extend(_tools_and_cache_rows(size, backend, args.runs, fast, option, importlinter, Path(tmp)))
+            sub = [*fast, option, f"--importlinter-config={importlinter}", "--no-conformance-cache"]
             rows.append((f"{size} modules: -m 'not startup' (serial)", timed(sub, args.runs), collected(sub)))
             rows.append((f"{size} modules: -m 'not startup' -n auto", timed([*sub, "-n", "auto"], args.runs),
                          collected(sub)))
@@ -86,6 +95,13 @@ def main() -> None:
     print()
     times = {name: seconds for name, seconds, _ in rows}
     empty_session = times["empty pytest session"]
+    for size in args.sizes:
+        tools = sum(times[f"{size} modules: {tool} alone"] for tool in ("lint-imports", "deptry", "pytest --import-check"))
+        cold, warm = times[f"{size} modules: cold cache"], times[f"{size} modules: warm cache"]
+        edited = times[f"{size} modules: warm cache, one api module changed"]
+        print(f"{size} modules: cold / three tools = {cold / tools:.2f}x (target <= 1.0x); "
+              f"warm / empty session = {warm / empty_session:.2f}x (target <= 3x); "
+              f"warm after one api change / cold = {edited / cold:.2f}x (target <= 0.25x)")
     for size in args.sizes:
         lint = times[f"{size} modules: lint-imports alone"]
         fast = times[f"{size} modules: -m 'not startup' (serial)"]
@@ -99,6 +115,42 @@ def main() -> None:
     print("|---|---:|---:|")
     for name, seconds, items in rows:
         print(f"| {name} | {seconds:.2f} | {items if items > 0 else ''} |")
+
+
+def _tools_and_cache_rows(size: int, backend: Path, runs: int, fast: list[str], option: str, importlinter: Path,
+                          tmp: Path) -> list[tuple[str, float, int]]:
+    """The three standalone tools on the same backend, and the fast subset cold, warm, and warm
+    after one changed module of the top layer (`api`), all serial, measured in this run."""
+    import shutil
+
+    bindir = Path(sys.executable).parent
+    rows = []
+    deptry = [str(bindir / "deptry"), ".", "--requirements-files", "requirements.txt"]
+    rows.append((f"{size} modules: deptry alone", timed(deptry, runs, cwd=backend, ok=(0, 1)), 0))
+    ini = tmp / f"empty{size}.ini"
+    ini.write_text("[pytest]\n")
+    check = [sys.executable, "-m", "pytest", "-q", "--import-check", "-p", "no:python", "-p", "no:cacheprovider",
+             "-p", "no:randomly", "-c", str(ini), "--rootdir", str(backend), "-o", "consider_namespace_packages=true",
+             str(backend)]
+    env = {**os.environ, "PYTHONPATH": str(backend), "PYTHONDONTWRITEBYTECODE": "1"}
+    rows.append((f"{size} modules: pytest --import-check alone", timed(check, runs, cwd=backend, ok=(0, 1, 5), env=env),
+                 0))
+    cache = tmp / f"cache{size}"
+    sub = [*fast, option, f"--importlinter-config={importlinter}", f"--conformance-cache-dir={cache}"]
+    rows.append((f"{size} modules: cold cache", timed(sub, runs, before=lambda: shutil.rmtree(cache, True)),
+                 collected(sub)))
+    rows.append((f"{size} modules: warm cache", timed(sub, runs), collected(sub)))
+    module = sorted((backend / "api").glob("m*.py"))[0]
+    original = module.read_text()
+    edits = iter(range(1000))
+
+    def edit() -> None:
+        module.write_text(original + f"\n\ndef edited_{next(edits)}() -> int:\n    return 1\n")
+
+    rows.append((f"{size} modules: warm cache, one api module changed", timed(sub, runs, before=edit),
+                 collected(sub)))
+    module.write_text(original)
+    return rows
 
 
 if __name__ == "__main__":
