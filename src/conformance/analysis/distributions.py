@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from conformance.model.spec import Spec
+from conformance.repo.index import RepoIndex
+
 # Import names that neither equal nor appear in the name of the distribution that provides them
 # (normalized, separators dropped; fnmatch globs). `jose` in python-jose, `jwt` in PyJWT,
 # `yaml` in PyYAML need no entry.
@@ -64,3 +67,20 @@ def declared_names(path: Path, seen: frozenset[Path] = frozenset()) -> list[str]
         if target is not None and target.is_file() and target not in seen:
             names += declared_names(target, seen | {path.resolve()})
     return names
+
+
+def normalize_distribution(name: str) -> str:
+    """A distribution name as pip compares them (PEP 503): `Python_Jose` == `python-jose`."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def backend_requirements(index: RepoIndex, spec: Spec) -> list[str]:
+    """The distribution names of the backend's requirements file, read like every other backend
+    file: only when tracked (in the index), never through a symlink out of the backend."""
+    path = index.rel(spec.imports.requirements)
+    if path not in index.files or index.link_out(path) is not None:
+        return []
+    try:
+        return requirement_names(index.root / path)
+    except OSError:
+        return []

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import posixpath
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
@@ -49,10 +48,6 @@ class Whereabouts:
     path: str  # repo-relative file (x.py, x/__init__.py) or directory (x/)
     module: str | None  # dotted name from the backend root; None outside the backend
     how: str  # why we think it is this one, for the message
-
-
-def normalize_distribution(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def module_of(rel: str) -> str | None:
@@ -292,15 +287,11 @@ def _bound_names(path: object) -> set[str] | None:
 def name_origins(scan: object, info: object) -> NameOrigins:
     """The classifier for an ImportScan, told by the backend interpreter what is stdlib, which
     declared requirements are installed and under which import names."""
-    from conformance.analysis.distributions import requirement_names
+    from conformance.analysis.distributions import backend_requirements, normalize_distribution
 
     index: RepoIndex = scan.index  # type: ignore[attr-defined]
     spec: Spec = scan.spec  # type: ignore[attr-defined]
-    requirements_file = index.root / index.rel(spec.imports.requirements)
-    try:
-        requirements = requirement_names(requirements_file) if requirements_file.is_file() else []
-    except OSError:
-        requirements = []
+    requirements = backend_requirements(index, spec)
     distributions: dict[str, list[str]] = info.distributions  # type: ignore[attr-defined]
     wanted = {normalize_distribution(r) for r in requirements}
     declared = {name for name, dists in distributions.items()

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from conformance.model.findings import CheckResult, Finding, Skipped
 from conformance.model.rules import RuleId, rule
-from conformance.analysis.distributions import (  # noqa: F401 - also for callers of this module
-    INCLUDE, declared_names, might_provide, requirement_names)
+from conformance.analysis.distributions import (
+    INCLUDE, declared_names, might_provide, normalize_distribution)
 from conformance.runtime.interpreter import InterpreterInfo
 from conformance.proc.processes import ProcessTimeout, run
 from conformance.repo.index import RepoIndex
@@ -95,18 +95,14 @@ def _absent(name: str, index: RepoIndex | None) -> str | None:
     return None
 
 
-def _normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def module_map(info: InterpreterInfo, declared: list[str]) -> dict[str, list[str]]:
     """Distribution -> import names, for the declared distributions, from the backend interpreter."""
-    wanted = {_normalize(d): d for d in declared}
+    wanted = {normalize_distribution(d): d for d in declared}
     result: dict[str, list[str]] = {}
     for module, dists in info.distributions.items():
         for dist in dists:
-            if _normalize(dist) in wanted:
-                result.setdefault(wanted[_normalize(dist)], []).append(module)
+            if normalize_distribution(dist) in wanted:
+                result.setdefault(wanted[normalize_distribution(dist)], []).append(module)
     return result
 
 
@@ -181,7 +177,7 @@ def check_dependencies(backend: Path, spec: Spec, info: InterpreterInfo, first_p
                                                                     **dev_declared}.items()}
     not_installed = {rel: [d for d in names if d not in mapping] for rel, names in by_file.items()}
     not_installed = {rel: names for rel, names in not_installed.items() if names}
-    unmapped = {_normalize(d) for names in not_installed.values() for d in names}
+    unmapped = {normalize_distribution(d) for names in not_installed.values() for d in names}
 
     excludes = [_anchored(backend, p) for p in (*DEFAULT_EXCLUDES, *map(_glob_to_regex, spec.imports.dependency_exclude))]
     report = DependencyReport(findings={test_id: [] for test_id in IDS})
@@ -212,7 +208,7 @@ def check_dependencies(backend: Path, spec: Spec, info: InterpreterInfo, first_p
         module = issue.get("module") or ""
         if code == "DEP001" and any(might_provide(dist, module) for dist in unmapped):
             continue  # an uninstalled declared distribution may provide it
-        if code == "DEP002" and _normalize(module) in unmapped and \
+        if code == "DEP002" and normalize_distribution(module) in unmapped and \
                 any(might_provide(module, name) for name in unattributed):
             continue  # its import names are unknown and an unattributed import may be one of them
         if code == "DEP004" and non_production.match_file(rel):

@@ -93,15 +93,10 @@ class ImportScan:
         if self.origins is None:
             import sys
 
-            from conformance.analysis.distributions import requirement_names
+            from conformance.analysis.distributions import backend_requirements
 
-            requirements = self.index.root / self.index.rel(self.spec.imports.requirements)
-            try:
-                declared = requirement_names(requirements) if requirements.is_file() else []
-            except OSError:
-                declared = []
-            self.origins = NameOrigins(self.index, self.spec, backend=self.backend_names,
-                                       stdlib=sys.stdlib_module_names, uninstalled_requirements=declared)
+            self.origins = NameOrigins(self.index, self.spec, backend=self.backend_names, stdlib=sys.stdlib_module_names,
+                                       uninstalled_requirements=backend_requirements(self.index, self.spec))
         return self.origins
 
     def imported_tops(self) -> set[str]:
@@ -202,16 +197,9 @@ def _unreadable(index: RepoIndex, rel: str, exc: OSError) -> ParsedSource:
 def _declared_import_names(index: RepoIndex, spec: Spec) -> set[str]:
     """Import names the requirements file promises, as far as a name can tell without metadata
     (`python-dateutil` -> python_dateutil, `alembic` -> alembic)."""
-    from conformance.analysis.distributions import requirement_names
+    from conformance.analysis.distributions import backend_requirements
 
-    path = index.rel(spec.imports.requirements)
-    if path not in index.files or index.link_out(path) is not None:
-        return set()
-    try:
-        names = requirement_names(index.root / path)
-    except OSError:
-        return set()
-    return {re.sub(r"[-.]+", "_", name).lower() for name in names}
+    return {re.sub(r"[-.]+", "_", name).lower() for name in backend_requirements(index, spec)}
 
 
 def namespace_candidates(index: RepoIndex) -> list[str]:
