@@ -63,10 +63,7 @@ class TrackedTree:
         return any(m is not None for m in matches.values())
 
     def same_name(self, path: str) -> list[str]:
-        name = posixpath.basename(path)
-        if not name:
-            return []
-        return sorted(f for f in self.index.files if posixpath.basename(f) == name and "node_modules/" not in f)
+        return self.index.named(posixpath.basename(path))
 
     def glob(self, pattern: str) -> bool:
         parts = pattern.split("/")

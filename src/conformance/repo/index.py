@@ -48,6 +48,7 @@ class RepoIndex:
     links_out: dict[str, str] = field(default_factory=dict)  # path -> link target, outside the backend
     unreadable_dirs: tuple[str, ...] = ()  # walk mode: dirs that could not be listed
     _walk_ignore: _WalkIgnore | None = None
+    _by_name: dict[str, dict[str, list[str]]] = field(default_factory=dict, repr=False)
     scopes: tuple[str, ...] = ()  # git mode: the pathspecs `files` was listed for
     dirs: frozenset[str] = field(init=False)
 
@@ -98,6 +99,18 @@ class RepoIndex:
     @functools.cached_property
     def repository_dirs(self) -> frozenset[str]:
         return parent_dirs(self.repository_files)
+
+    def named(self, name: str, *, repository: bool = False) -> list[str]:
+        """Files with this file name (sorted, vendored node_modules left out): where a moved file
+        went. The index's files, or with `repository` every tracked file of the repository."""
+        key = "repository" if repository else "index"
+        if key not in self._by_name:
+            by_name: dict[str, list[str]] = {}
+            for path in sorted(self.repository_files if repository else self.files):
+                if "node_modules/" not in path:
+                    by_name.setdefault(posixpath.basename(path), []).append(path)
+            self._by_name[key] = by_name
+        return list(self._by_name[key].get(name, [])) if name else []
 
     def link_out(self, path: str) -> str | None:
         """The target of `path` when it is a symlink out of the backend (never followed), else None."""

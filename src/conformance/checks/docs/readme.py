@@ -219,8 +219,7 @@ def _dead_command_target(index: RepoIndex, command: str, backend_name: str,
 def _moved_file_hint(index: RepoIndex, token: str, as_module: bool = False) -> str:
     """Where a file of that name lives in the backend now, said as the README should say it."""
     name = posixpath.basename(token)
-    places = sorted(rel for p in index.backend_files() if posixpath.basename(p) == name
-                    and (rel := index.backend_rel(p)) is not None and "node_modules/" not in rel)
+    places = [rel for p in index.named(name) if (rel := index.backend_rel(p)) is not None]
     if len(places) == 1:
         place = places[0]
         if as_module and place.endswith(".py"):

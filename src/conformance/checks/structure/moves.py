@@ -66,9 +66,7 @@ def _moved_elsewhere(checker: Checker, move: Move) -> tuple[str, str]:
     sending the engineer to the history for a file that exists."""
     index = checker.index
     target = checker.shown_dir(move.to)
-    outside = sorted(p for p in index.repository_files
-                     if posixpath.basename(p) == move.name and index.backend_rel(p) is None
-                     and "node_modules/" not in f"/{p}")
+    outside = [p for p in index.named(move.name, repository=True) if index.backend_rel(p) is None]
     planned_tail = posixpath.join(move.to.lstrip("/"), move.name) if move.to else move.name
     if outside:
         found = outside[0]
