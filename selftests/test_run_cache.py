@@ -79,6 +79,13 @@ def test_warm_runs_say_what_cold_runs_say_after_every_edit(tmp_path, run_suite):
     same("an import of a package the interpreter lacks")
     _fake_distribution(site, "cache_flag_pkg")
     same("the backend interpreter's packages changed")
+    draft = repo.root / "backend" / "services" / "draft_service.py"
+    draft.write_text('"""A draft, staged but not committed."""\n')
+    repo.git("add", "backend/services/draft_service.py")
+    same("a new module, staged")
+    draft.write_text('"""A draft, staged but not committed."""\nraise RuntimeError("draft boom")\n')
+    same("the staged module edited in the work tree to raise at import")
+    draft.unlink()
     repo.edit("backend/schemas/users.py", 'raise RuntimeError("boom at import")\n', "")
     repo.commit("everything so far")
     same("the raising module fixed, all committed")
@@ -88,6 +95,8 @@ def test_warm_runs_say_what_cold_runs_say_after_every_edit(tmp_path, run_suite):
     assert any(t.startswith("test_imports_resolve") for t in failing["an import broken"])
     assert any(t.startswith("test_runtime_dir_ignored") for t in failing[".gitignore changed"])
     assert failing["cold cache"] == [] and failing["moved back"] == []
+    assert "test_importable[services]" not in failing["a new module, staged"]
+    assert "test_importable[services]" in failing["the staged module edited in the work tree to raise at import"]
     lacking, installed = outputs["an import of a package the interpreter lacks"], \
         outputs["the backend interpreter's packages changed"]
     assert "cache-flag-pkg" in lacking and "does not have installed" in lacking  # the environment warning
