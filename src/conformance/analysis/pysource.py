@@ -43,6 +43,10 @@ class ParsedSource:
     error_fix: str | None = None  # when the generic "make it compile" is not the fix (unreadable file)
     syntax_error: bool = False  # the parser refused it: a newer Python may accept it
     error_severity: str = "error"  # "warning": the error may be newer syntax than the parsing Python knows
+    # What else tools that read imports look at (deptry): importlib.import_module / __import__
+    # calls and `# deptry: ignore` comments, as (line, text). With `imports` it is everything a
+    # cached import graph or dependency report depends on in this file.
+    import_extras: tuple[tuple[int, str], ...] = ()
 
 
 def parse_source(path: str, data: bytes) -> ParsedSource:
@@ -82,7 +86,27 @@ def parse_source(path: str, data: bytes) -> ParsedSource:
     result.sys_path_edits = visitor.sys_path_edits
     bound, defined, dynamic = module_bindings(tree.body, walrus=":=" in text)
     result.bound, result.defined, result.dynamic = frozenset(bound), frozenset(defined), dynamic
+    result.import_extras = _import_extras(tree, lines, text)
     return result
+
+
+DYNAMIC_IMPORTS = ("import_module", "__import__")
+
+
+def _import_extras(tree: ast.Module, lines: list[str], text: str) -> tuple[tuple[int, str], ...]:
+    """Dynamic import calls (their whole expression) and deptry's ignore comments; the walk only
+    runs in the rare file that names one of the functions."""
+    found: list[tuple[int, str]] = []
+    if any(name in text for name in DYNAMIC_IMPORTS):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                func = node.func
+                name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+                if name in DYNAMIC_IMPORTS:
+                    found.append((node.lineno, ast.dump(node)))
+    if "deptry" in text:
+        found += [(number, line.strip()) for number, line in enumerate(lines, 1) if "deptry" in line]
+    return tuple(sorted(found))
 
 
 def to_json(source: ParsedSource) -> dict[str, object]:
@@ -92,7 +116,7 @@ def to_json(source: ParsedSource) -> dict[str, object]:
         "bound": sorted(source.bound), "defined": sorted(source.defined), "dynamic": source.dynamic,
         "sys_path_edits": [list(edit) for edit in source.sys_path_edits], "error": source.error,
         "error_line": source.error_line, "error_fix": source.error_fix, "syntax_error": source.syntax_error,
-        "error_severity": source.error_severity,
+        "error_severity": source.error_severity, "import_extras": [list(extra) for extra in source.import_extras],
     }
 
 
@@ -104,7 +128,8 @@ def from_json(data: dict[str, object]) -> ParsedSource:
     return ParsedSource(
         str(data["path"]), imports, frozenset(data["bound"]), frozenset(data["defined"]),  # type: ignore[arg-type]
         bool(data["dynamic"]), edits, data["error"], data["error_line"], data["error_fix"],  # type: ignore[arg-type]
-        bool(data["syntax_error"]), str(data["error_severity"]))
+        bool(data["syntax_error"]), str(data["error_severity"]),
+        tuple((int(line), str(text)) for line, text in data.get("import_extras", ())))  # type: ignore[attr-defined]
 
 
 def _main() -> int:

@@ -77,17 +77,30 @@ def dependency_report(conformance_context: Context, import_scan: Any, backend_in
     first_party = import_scan.backend_names | import_scan.backend_like_imports()
     # deptry walks the sandbox copy: the indexed files, never a symlink out of the backend
     return conformance_context.cached("dependency_report", lambda: incremental.persistent(
-        conformance_context, "dependencies", incremental.dependencies_key(conformance_context, first_party),
+        conformance_context, "dependencies", incremental.dependencies_key(conformance_context, import_scan,
+                                                                          first_party),
         lambda: shared(pytestconfig, "dependency_report", lambda: check_dependencies(
             _sandbox(conformance_context, tmp_path_factory), conformance_context.spec, backend_interpreter,
             first_party, import_scan.repo_path, index=import_scan.index))))
 
 
 def _sandbox(ctx: Context, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The backend's copy for this process: the run cache's kept copy brought up to date when the
+    cache is on and no other run holds it, else a fresh copy in this run's temp dir."""
     from conformance.runtime.sandbox_copy import make_sandbox
+    from conformance.runtime.sandbox_sync import synced_sandbox
 
     index = _indexed(ctx.index)
-    return ctx.cached("sandbox", lambda: make_sandbox(index, tmp_path_factory.mktemp("sandbox")))
+
+    def build() -> Path:
+        store = ctx.store()
+        if store.enabled:
+            kept = synced_sandbox(index, ctx.content().ids, store.directory / "sandbox")
+            if kept is not None:
+                return kept
+        return make_sandbox(index, tmp_path_factory.mktemp("sandbox"))
+
+    return ctx.cached("sandbox", build)
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +113,7 @@ def missing_contract_roots(conformance_context: Context, tmp_path_factory: pytes
     if ctx.contracts_file is None:
         return ()
     return ctx.cached("missing_roots", lambda: incremental.persistent(
-        ctx, "missing_roots", incremental.contracts_key(ctx),
+        ctx, "missing_roots", incremental.contracts_key(ctx, _indexed(ctx.import_scan)),
         lambda: missing_roots(ctx.contracts_file, _sandbox(ctx, tmp_path_factory))))
 
 
@@ -176,5 +189,5 @@ def contract_results(conformance_context: Context, tmp_path_factory: pytest.Temp
 
     from conformance.pytest_plugin import incremental
 
-    return ctx.cached("contracts", lambda: incremental.persistent(ctx, "contracts", incremental.contracts_key(ctx),
-                                                                  build))
+    return ctx.cached("contracts", lambda: incremental.persistent(
+        ctx, "contracts", incremental.contracts_key(ctx, _indexed(ctx.import_scan)), build))

@@ -9,10 +9,12 @@ violation.
 - the interpreter probe: the interpreter, the names asked about, the fingerprint of the paths
   the previous probe reported;
 - parses: each file's content id (and the suite's code and Python version, in every key);
-- the structure report: every indexed file's id, untracked names, git's ignore sources, HEAD
-  (move history), the index's own facts and the spec;
-- deptry, the contracts: every backend file's id, the spec, the environment (and the contracts
-  file);
+- the structure report: every indexed file's name and kind (not its content), untracked names,
+  git's ignore sources, HEAD (move history), the index's own facts and the spec; plus, checked
+  on reuse, every look the checks took at the disk (a script's first line, an empty module);
+- deptry, the contracts: what they read of the backend's Python files (imports_key: import
+  statements, dynamic import calls, deptry comments, parse errors; not function bodies), every
+  other backend file's id, the spec, the environment (and the contracts file);
 - importability, per module: its static import closure (checks.imports.closure), the list of
   backend files, every non-Python backend file, the environment and `test_env`.
 """
@@ -76,11 +78,6 @@ def spec_key(ctx: Context) -> str:
     return digest(ctx.backend, ctx.spec.source, file_bytes(ctx.spec.source))
 
 
-def backend_files_key(ctx: Context) -> str:
-    index = ctx.index()
-    return ctx.content().digest(index.backend_files())
-
-
 def known_parses(ctx: Context) -> tuple[dict[str, Any], Callable[[Any], None]]:
     """Parses of the backend's files whose content is unchanged, and the function that saves a scan's."""
     index, content = ctx.index(), ctx.content()
@@ -100,21 +97,59 @@ def known_parses(ctx: Context) -> tuple[dict[str, Any], Callable[[Any], None]]:
     return known, save
 
 
+def structure(ctx: Context, build: Callable[[], Any]) -> Any:
+    """The structure report, reused while the names it judges are the same and every look it
+    took at the disk beyond them (checks.structure.disk) still sees the same."""
+    from conformance.checks.structure.disk import unchanged
+
+    key = structure_key(ctx)
+    report = ctx.store().load("structure", key)
+    if report is MISS or not unchanged(ctx.index().root, getattr(report, "seen", {"": None})):
+        report = build()
+        ctx.store().save("structure", key, report)
+    return report
+
+
 def structure_key(ctx: Context) -> str:
+    """File names and kinds, not contents: the structure checks read contents only through
+    recorded disk looks."""
     index, content = ctx.index(), ctx.content()
-    return digest(spec_key(ctx), content.digest(), content.untracked, content.head, content.ignore_sources,
+    return digest(spec_key(ctx), content.shape(), content.untracked, content.head, content.ignore_sources,
                   sorted(index.ignored_dirs), sorted(index.tracked_ignored), sorted(index.links_out.items()),
                   index.unreadable_dirs, index.shallow, index.has_commits, index.root, index.prefix)
 
 
-def dependencies_key(ctx: Context, first_party: set[str]) -> str:
-    return digest(spec_key(ctx), backend_files_key(ctx), environment(ctx), sorted(first_party),
-                  sorted(ctx.index().links_out.items()))
+def imports_key(ctx: Context, scan: Any) -> str:
+    """What import-reading tools (grimp, deptry) see of the backend's Python files: every file's
+    name, import statements (line, text, names, context), dynamic import calls, deptry comments
+    and parse errors; an edit that changes none of these leaves their results as they were."""
+    def build() -> str:
+        h = hashlib.sha1()
+        for rel in sorted(scan.sources):
+            source = scan.sources[rel]
+            h.update(repr((rel, [tuple(vars(stmt).values()) for stmt in source.imports], source.import_extras,
+                           source.error, source.error_line)).encode("utf-8", "surrogateescape"))
+        h.update(repr(sorted(scan.unfollowed.items())).encode("utf-8", "surrogateescape"))
+        return h.hexdigest()
+
+    return ctx.cached("imports_key", build)
 
 
-def contracts_key(ctx: Context) -> str:
-    return digest(spec_key(ctx), backend_files_key(ctx), environment(ctx), ctx.contracts_file,
-                  file_bytes(ctx.contracts_file), sorted(ctx.index().links_out.items()))
+def other_files_key(ctx: Context) -> str:
+    """Names and contents of the backend's files that are not Python (requirements, pyproject,
+    notebooks, directories' markers): read by deptry and the contracts check as they are."""
+    index = ctx.index()
+    return ctx.content().digest([path for path in index.backend_files() if not path.endswith(".py")])
+
+
+def dependencies_key(ctx: Context, scan: Any, first_party: set[str]) -> str:
+    return digest(spec_key(ctx), imports_key(ctx, scan), other_files_key(ctx), environment(ctx),
+                  sorted(first_party), sorted(ctx.index().links_out.items()))
+
+
+def contracts_key(ctx: Context, scan: Any) -> str:
+    return digest(spec_key(ctx), imports_key(ctx, scan), other_files_key(ctx), environment(ctx),
+                  ctx.contracts_file, file_bytes(ctx.contracts_file), sorted(ctx.index().links_out.items()))
 
 
 def persistent(ctx: Context, name: str, key: str, build: Callable[[], Any]) -> Any:

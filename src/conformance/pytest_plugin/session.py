@@ -115,8 +115,7 @@ class Context:
 
         from conformance.pytest_plugin import incremental
 
-        return self.cached("structure", lambda: incremental.persistent(
-            self, "structure", incremental.structure_key(self), lambda: evaluate(self.spec, self.index())))
+        return self.cached("structure", lambda: incremental.structure(self, lambda: evaluate(self.spec, self.index())))
 
 
 CONTEXT = pytest.StashKey[Context]()

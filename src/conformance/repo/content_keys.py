@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,22 @@ class ContentKeys:
         for path in sorted(self.ids if paths is None else paths):
             h.update(os.fsencode(path) + b"\0" + self.of(path).encode() + b"\0")
         return h.hexdigest()
+
+
+    def shape(self) -> str:
+        """One id for the names and kinds of the files, not the contents of regular files: what
+        checks that judge names (the structure report) depend on. .gitignore files (their rules
+        decide what is ignored), symlinks, submodules, unreadable or conflicted files keep their
+        full id."""
+        h = hashlib.sha1()
+        for path in sorted(self.ids):
+            key = self.ids[path]
+            kind = "f" if key.startswith(REGULAR) and posixpath.basename(path) != ".gitignore" else key
+            h.update(os.fsencode(path) + b"\0" + kind.encode() + b"\0")
+        return h.hexdigest()
+
+
+REGULAR = ("100644:", "100755:", "w:")  # a regular file's content id, in git's index or the work tree
 
 
 def file_id(path: Path) -> str:

@@ -37,4 +37,5 @@ def evaluate(spec: Spec, index: RepoIndex) -> StructureReport:
             layout.check_required_dir(checker, dir_rule)
             if dir_rule.package:
                 layout.check_package_dir(checker, dir_rule)
+    checker.report.seen = checker.seen
     return checker.report

@@ -13,6 +13,7 @@ import functools
 import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from conformance.model.findings import CheckResult, Finding, Severity, Skipped
 from conformance.model.rules import RuleId, rule
@@ -27,6 +28,7 @@ class StructureReport:
     """All structure results of one backend, looked up by (rule, subject)."""
 
     results: dict[tuple[RuleId, str], CheckResult] = field(default_factory=dict)
+    seen: dict[tuple[str, str], Any] = field(default_factory=dict)  # the disk looks it rests on (disk.py)
 
     def result(self, rule_id: RuleId, subject: str = "") -> CheckResult:
         return self.results.get((rule_id, subject), CheckResult())
@@ -46,6 +48,14 @@ class Checker:
         self.workers = index.rel(spec.workers)
         self._production = Patterns(spec.non_production)
         self.node_exempt = Patterns(spec.node_exempt)
+        self.seen: dict[tuple[str, str], Any] = {}  # what the checks saw on disk (see disk.py)
+
+    def look(self, kind: str, path: str) -> Any:
+        """A look at the disk beyond the index (disk.LOOKS), recorded for the run cache."""
+        from conformance.checks.structure.disk import look
+
+        value = self.seen[(kind, path)] = look(self.index.root, kind, path)
+        return value
 
     # -- results ---------------------------------------------------------------------------
 

@@ -157,9 +157,5 @@ def _python_shebang(checker: Checker, path: str) -> bool:
     """A script without an extension that runs under Python (`#!/usr/bin/env python3`)."""
     if checker.index.link_out(path) is not None:
         return False
-    try:
-        with open(checker.index.root / path, "rb") as handle:
-            first = handle.readline(200)
-    except OSError:
-        return False
-    return first.startswith(b"#!") and b"python" in first
+    first = checker.look("first_line", path)
+    return first is not None and first.startswith(b"#!") and b"python" in first

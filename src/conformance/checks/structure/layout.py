@@ -6,7 +6,6 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 from collections import defaultdict
-from pathlib import Path
 
 from conformance.checks.structure.checker import Checker, quote
 from conformance.model.rules import RuleId
@@ -42,11 +41,7 @@ def check_module_package_clash(checker: Checker) -> None:
 
 def _is_empty_module(checker: Checker, path: str) -> bool:
     """Only blank lines and comments: nothing anyone imports from it."""
-    try:
-        text = (checker.index.root / path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines())
+    return checker.look("blank_module", path) is True
 
 
 # -- the backend root -----------------------------------------------------------------------
@@ -116,20 +111,20 @@ def check_required_dir(checker: Checker, dir_rule: DirRule) -> None:
     placeholder = f"{path}/{'__init__.py' if dir_rule.package else '.gitkeep'}"
     add = f" && git add {quote(placeholder)}" if index.is_git else ""
     fix = f"mkdir -p {quote(path)} && touch {quote(placeholder)}{add}"
-    on_disk = index.root / path
-    if path in index.files or on_disk.is_symlink():
+    link, directory, entries, has_init = checker.look("dir_state", path)
+    if path in index.files or link:
         # never look through a link: its target may lie outside the backend
         target = index.link_out(path)
         state = (f"is a symlink to {target}, outside the backend (not followed), not a directory" if target
-                 else "is a symlink, not a directory" if on_disk.is_symlink() else "is a file, not a directory")
+                 else "is a symlink, not a directory" if link else "is a file, not a directory")
         remove = checker.remove_command([path]) if path in index.files else f"rm {quote(path)}"
-        what = "link (its target stays)" if on_disk.is_symlink() else "file (move its content elsewhere first)"
+        what = "link (its target stays)" if link else "file (move its content elsewhere first)"
         fix = f"{remove}   # deletes the {what} that stands where the directory belongs\n{fix}"
-    elif on_disk.is_dir() and _has_entries(on_disk) and index.is_git:
+    elif directory and entries and index.is_git:
         state = "exists on disk but none of its files is tracked by git"
-        fix = f"git add {quote(path)}" if (on_disk / placeholder.rsplit('/', 1)[1]).exists() or \
-            not dir_rule.package else f"touch {quote(placeholder)} && git add {quote(path)}"
-    elif on_disk.is_dir():
+        fix = f"git add {quote(path)}" if has_init or not dir_rule.package else \
+            f"touch {quote(placeholder)} && git add {quote(path)}"
+    elif directory:
         state = "exists on disk but is empty (git keeps no empty directory)"
     elif dir_rule.path.split("/")[0] in checker.kept_outside:
         top = dir_rule.path.split("/")[0]
@@ -148,13 +143,6 @@ def check_required_dir(checker: Checker, dir_rule: DirRule) -> None:
     checker.add(RuleId.REQUIRED_DIR, dir_rule.path, f"{path}/",
                 f"{state}; the plan's target structure has /{dir_rule.path.lstrip('/')}/ ({dir_rule.purpose})", fix,
                 phase=dir_rule.phase)
-
-
-def _has_entries(directory: Path) -> bool:
-    try:
-        return any(directory.iterdir())
-    except OSError:
-        return True  # unreadable: it holds something git could not list either
 
 
 def check_package_dir(checker: Checker, dir_rule: DirRule) -> None:
