@@ -68,3 +68,32 @@ def test_port_already_taken_fails_with_the_servers_error(tmp_path):
     assert "address already in use" in done.stdout.lower(), done.stdout[-3000:]
     assert leftover_processes(env_marker=f"TMPDIR={private_tmp}") == []
     assert list(private_tmp.iterdir()) == []
+
+
+def test_ctrl_c_while_the_prefetched_import_check_runs_leaves_no_process_and_no_temp_dir(tmp_path):
+    """The importability child starts in a background thread when collection ends; Ctrl-C in the
+    main thread must still stop it (and its process group) and remove the temp root."""
+    repo = reference_repo(tmp_path / "chatai")
+    repo.write({"backend/services/slow_import.py": "import time\n\ntime.sleep(120)\n"}).commit("slow at import")
+    argv, env, private_tmp = _suite(tmp_path, repo.root / "backend", str(PROJECT / "tests/imports"),
+                                    "-m", "not startup", "--no-conformance-cache")
+    session = subprocess.Popen(argv, cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    marker = f"TMPDIR={private_tmp}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not any(
+                "--import-check" in c for c in leftover_processes(env_marker=marker)):
+            time.sleep(0.2)
+        assert any("--import-check" in c for c in leftover_processes(env_marker=marker)), "the child never started"
+        time.sleep(1)  # well inside the slow module's import
+        session.send_signal(signal.SIGINT)
+        output = session.communicate(timeout=90)[0].decode(errors="replace")
+    finally:
+        if session.poll() is None:
+            os.killpg(session.pid, signal.SIGKILL)
+            session.wait()
+    time.sleep(0.5)
+    assert "KeyboardInterrupt" in output, output[-2000:]
+    assert leftover_processes(env_marker=marker) == [], output[-2000:]
+    assert list(private_tmp.iterdir()) == [], list(private_tmp.iterdir())

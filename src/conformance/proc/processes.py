@@ -7,6 +7,7 @@ servers, workers and start scripts are a `ManagedProcess`, stopped by `terminate
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
@@ -74,6 +75,8 @@ def run(
     stdin: bytes | None = None,
 ) -> Completed:
     """Run argv to completion in a new session; raise ProcessTimeout after `timeout`."""
+    if _refusing:
+        raise OSError(errno.ECANCELED, "the run is ending: no new child processes")
     proc = subprocess.Popen(
         list(argv),
         cwd=cwd,
@@ -83,6 +86,7 @@ def run(
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
+    _running.add(proc)
     try:
         out, err = proc.communicate(input=stdin, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -92,7 +96,28 @@ def run(
     except BaseException:
         kill_group(proc, grace=0.5)
         raise
+    finally:
+        _running.discard(proc)
     return Completed(tuple(argv), proc.returncode, out, err)
+
+
+_running: set[subprocess.Popen[bytes]] = set()  # children of `run` still running, in any thread
+_refusing = False
+
+
+def stop_running() -> None:
+    """Kill every child `run` is waiting for (process groups included) and start no new one until
+    allow_running(): a run that ends while a background thread still waits on a child (an
+    interrupted run) leaves nothing behind, and the thread cannot start another."""
+    global _refusing
+    _refusing = True
+    for proc in list(_running):
+        kill_group(proc, grace=0.5)
+
+
+def allow_running() -> None:
+    global _refusing
+    _refusing = False
 
 
 def free_port() -> int:

@@ -123,20 +123,17 @@ def sandbox_backend(conformance_context: Context, tmp_path_factory: pytest.TempP
     return _sandbox(conformance_context, tmp_path_factory)
 
 
-@pytest.fixture(scope="session")
-def importability(conformance_context: Context, import_scan: Any,
-                  dependency_report: Any, resolution_findings: dict[str, list[Any]],
-                  tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Any:
-    """A function: group -> CheckResult of the modules of that group that fail to import."""
-    from conformance.checks.imports.importability_run import check_importability
-    from conformance.checks.imports.importability_verdicts import importability_results, static_claims
+def importability_report(ctx: Context, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The importability child's report for every production module, once per process; modules
+    whose own source, import closure and environment are unchanged come from the run cache."""
     from conformance.pytest_plugin import incremental
     from conformance.runtime.dburl import database_values, throwaway_sqlite
     from conformance.runtime.sandbox_copy import expand_env
+    from conformance.checks.imports.importability_run import check_importability
 
     def build() -> Any:
-        ctx = conformance_context
-        files = [rel for rel in import_scan.sources if ctx.spec and importable_file(ctx.spec, rel)]
+        scan = _indexed(ctx.import_scan)
+        files = [rel for rel in scan.sources if importable_file(ctx.spec, rel)]
 
         def run(todo: list[str]) -> Any:
             tmp = tmp_path_factory.mktemp("import-env")
@@ -145,8 +142,35 @@ def importability(conformance_context: Context, import_scan: Any,
             env.setdefault("DATABASE_URL", throwaway_sqlite(tmp))  # the guard's allowed database, as for the app
             return check_importability(_sandbox(ctx, tmp_path_factory), todo, python=ctx.python, env=env)
 
-        # only modules whose own source or import closure changed (or the environment) are imported again
-        report = incremental.importability(ctx, import_scan, files, run)
+        return incremental.importability(ctx, scan, files, run)
+
+    return ctx.cached("importability_report", build)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the importability child in the background as soon as the tests are known: it runs
+    on another core while the static checks run here (serial runs only: with xdist the workers
+    already run side by side, and one of them computes it for all)."""
+    config = session.config
+    ctx = config.stash.get(CONTEXT, None)
+    factory = getattr(config, "_tmp_path_factory", None)
+    if ctx is None or factory is None or hasattr(config, "workerinput") or config.option.collectonly:
+        return
+    if any("importability" in getattr(item, "fixturenames", ()) for item in session.items):
+        factory.getbasetemp()  # made here: its first call empties the dir, not safe from two threads
+        ctx.prefetch("importability_report", lambda: importability_report(ctx, factory))
+
+
+@pytest.fixture(scope="session")
+def importability(conformance_context: Context, import_scan: Any,
+                  dependency_report: Any, resolution_findings: dict[str, list[Any]],
+                  tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Any:
+    """A function: group -> CheckResult of the modules of that group that fail to import."""
+    from conformance.checks.imports.importability_verdicts import importability_results, static_claims
+
+    def build() -> Any:
+        report = importability_report(conformance_context, tmp_path_factory)
         structure = _indexed(conformance_context.structure)  # a shadowed module is the clash check's finding
         others = {"test_module_package_clash": structure.result(RuleId.MODULE_PACKAGE_CLASH).findings}
         if not dependency_report.skipped:

@@ -69,9 +69,12 @@ def environment(ctx: Context) -> str:
     """The backend interpreter, what it has installed, and the spec's test_env."""
     from conformance.runtime.interpreter import InterpreterError, environment_fingerprint
 
-    info = ctx.interpreter()
-    paths = () if isinstance(info, InterpreterError) else info.paths
-    return digest(ctx.python, environment_fingerprint(ctx.python, paths), sorted(ctx.spec.test_env.items()))
+    def build() -> str:
+        info = ctx.interpreter()
+        paths = () if isinstance(info, InterpreterError) else info.paths
+        return digest(ctx.python, environment_fingerprint(ctx.python, paths), sorted(ctx.spec.test_env.items()))
+
+    return ctx.cached("environment_key", build)  # one look at site-packages per process
 
 
 def spec_key(ctx: Context) -> str:

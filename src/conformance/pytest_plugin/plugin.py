@@ -87,6 +87,9 @@ def _own_basetemp(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    ctx = config.stash.get(CONTEXT, None)
+    if ctx is not None:
+        ctx.release()  # before the temp root goes: a prefetch may still use it
     root = config.stash.get(OWN_BASETEMP, None)
     if root is not None:
         shutil.rmtree(root, ignore_errors=True)

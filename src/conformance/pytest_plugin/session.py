@@ -6,6 +6,7 @@ Every fixture asks the context, so the repo is indexed and scanned once per proc
 from __future__ import annotations
 
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,16 @@ class Context:
     cache_root: Path | None = None  # the run cache between runs (None: off)
     cache_note: str | None = None  # why the run cache is off, when it was asked for
     _store: Any = None
+    _locks: dict[str, threading.RLock] = field(default_factory=dict)
+    _guard: threading.Lock = field(default_factory=threading.Lock)
+    _prefetches: list[threading.Thread] = field(default_factory=list)
 
     def store(self) -> Any:
         """The cache kept between runs (conformance.pytest_plugin.run_cache), off when not asked for."""
+        with self._lock("store"):
+            return self._make_store()
+
+    def _make_store(self) -> Any:
         if self._store is None:
             from conformance.pytest_plugin.run_cache import cache_for
 
@@ -53,10 +61,50 @@ class Context:
         return self.cached("content_keys", lambda: content_keys(self.index()))
 
     def cached(self, key: str, build: Any) -> Any:
-        """Compute once per process: every fixture that needs the scan shares one result."""
-        if key not in self._cache:
-            self._cache[key] = build()
+        """Compute once per process: every fixture that needs the scan shares one result. Safe
+        from two threads (a prefetch and the tests): the second waits for the first's result."""
+        if key in self._cache:
+            return self._cache[key]
+        with self._lock(key):
+            if key not in self._cache:
+                self._cache[key] = build()
         return self._cache[key]
+
+    def _lock(self, key: str) -> threading.RLock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.RLock())
+
+    def prefetch(self, key: str, build: Any) -> None:
+        """Start computing `key` in a background thread (it waits on children most of the time),
+        so the tests that need it find it ready; a failure is left for the test to meet again."""
+        def work() -> None:
+            try:
+                self.cached(key, build)
+            except BaseException:  # noqa: BLE001 - the fixture computes it again and reports
+                pass
+
+        thread = threading.Thread(target=work, name=f"conformance-prefetch-{key}", daemon=True)
+        self._prefetches.append(thread)
+        thread.start()
+
+    def release(self) -> None:
+        """Drop the results (thousands of parsed files): pytest's last gc.collect passes then walk a
+        small heap instead of this process's whole scan."""
+        self.stop_prefetches()
+        self._cache.clear()
+
+    def stop_prefetches(self) -> None:
+        """End of the run: stop what a prefetch still runs (an interrupted run), children included."""
+        from conformance.proc.processes import allow_running, stop_running
+
+        if not any(thread.is_alive() for thread in self._prefetches):
+            return
+        stop_running()
+        try:
+            for thread in self._prefetches:
+                thread.join(timeout=10)
+        finally:
+            allow_running()
 
     def interpreter(self) -> Any:
         """The backend interpreter's facts, or an InterpreterError instance when it cannot run."""
@@ -98,6 +146,10 @@ class Context:
         return self.cached("import_scan", build)
 
     def index(self) -> RepoIndex:
+        with self._lock("index"):
+            return self._make_index()
+
+    def _make_index(self) -> RepoIndex:
         if self._error:
             raise RepoError(self._error)
         if self._index is None:

@@ -217,7 +217,13 @@ def file_of(scan_: ImportScan, module: str) -> str:
 def is_production(spec: Spec, rel: str, extra: tuple[str, ...] = ()) -> bool:
     """Whether a backend-relative path is production code: not matched by the spec's
     non_production patterns (nor by `extra`, more patterns of the same kind)."""
-    return not _compiled((*spec.non_production, *extra)).match_file(rel)
+    return not _matches((*spec.non_production, *extra), rel)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _matches(patterns: tuple[str, ...], rel: str) -> bool:
+    """Remembered per path: several checks ask about every file, and a match costs 10 us."""
+    return bool(_compiled(patterns).match_file(rel))
 
 
 @functools.lru_cache(maxsize=32)
