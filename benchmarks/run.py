@@ -29,6 +29,9 @@ sys.path.insert(0, str(PROJECT))
 from benchmarks.generate import generate_backend  # noqa: E402
 
 PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly"]
+# Every row runs with Python's default bytecode caching, as on a developer's machine (a shell or
+# CI image with PYTHONDONTWRITEBYTECODE=1 would make every row recompile its modules each run).
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def timed(argv: list[str], runs: int, cwd: Path = PROJECT, ok: tuple[int, ...] = (0,),
@@ -40,7 +43,7 @@ def timed(argv: list[str], runs: int, cwd: Path = PROJECT, ok: tuple[int, ...] =
         if before is not None:
             before()
         started = time.perf_counter()
-        done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=1800, env=env)
+        done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=1800, env=env or ENV)
         elapsed = time.perf_counter() - started
         if done.returncode not in ok:
             raise SystemExit(f"{' '.join(argv)} exited {done.returncode}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
@@ -132,7 +135,8 @@ def _tools_and_cache_rows(size: int, backend: Path, runs: int, fast: list[str], 
     check = [sys.executable, "-m", "pytest", "-q", "--import-check", "-p", "no:python", "-p", "no:cacheprovider",
              "-p", "no:randomly", "-c", str(ini), "--rootdir", str(backend), "-o", "consider_namespace_packages=true",
              str(backend)]
-    env = {**os.environ, "PYTHONPATH": str(backend), "PYTHONDONTWRITEBYTECODE": "1"}
+    # the backend's own modules are not cached as bytecode: the suite's child imports them with -B
+    env = {**ENV, "PYTHONPATH": str(backend), "PYTHONDONTWRITEBYTECODE": "1"}
     rows.append((f"{size} modules: pytest --import-check alone", timed(check, runs, cwd=backend, ok=(0, 1, 5), env=env),
                  0))
     cache = tmp / f"cache{size}"
