@@ -149,9 +149,9 @@ def importability_report(ctx: Context, tmp_path_factory: pytest.TempPathFactory)
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start the importability child in the background as soon as the tests are known: it runs
-    on another core while the static checks run here (serial runs only: with xdist the workers
-    already run side by side, and one of them computes it for all)."""
+    """Start the importability child in a background thread as soon as the import scan exists:
+    it runs on another core while the static checks run here (serial runs only: with xdist the
+    workers already run side by side, and one of them computes it for all)."""
     config = session.config
     ctx = config.stash.get(CONTEXT, None)
     factory = getattr(config, "_tmp_path_factory", None)
@@ -159,7 +159,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     if any("importability" in getattr(item, "fixturenames", ()) for item in session.items):
         factory.getbasetemp()  # made here: its first call empties the dir, not safe from two threads
-        ctx.prefetch("importability_report", lambda: importability_report(ctx, factory))
+        # The scan itself is left to the tests' thread: CPython 3.11 cannot parse in two threads
+        # at once ("AST constructor recursion depth mismatch"), and pytest parses too.
+        ctx.after_scan.append(lambda: ctx.prefetch("importability_report", lambda: importability_report(ctx, factory)))
 
 
 @pytest.fixture(scope="session")
