@@ -25,18 +25,18 @@ def _suite(tmp_path: Path, backend: Path, *args: str) -> tuple[list[str], dict[s
     return argv, env, private_tmp
 
 
-def test_ctrl_c_during_a_worker_run_leaves_no_process_and_no_temp_dir(tmp_path):
-    repo = reference_repo(tmp_path / "chatai")
-    argv, env, private_tmp = _suite(tmp_path, repo.root / "backend",
-                                    str(PROJECT / "tests/startup/test_workers.py"), "-k", "functions")
+def _interrupt_once_running(argv: list[str], env: dict[str, str], marker: str, running: str, never: str,
+                            settle: float = 0.0) -> str:
+    """Start the session, wait for a process of the run whose command line holds `running`, then
+    Ctrl-C the session; its output (the session is killed if it does not end)."""
     session = subprocess.Popen(argv, cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                start_new_session=True)
-    marker = f"TMPDIR={private_tmp}"
     try:
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and not any("node" in c for c in leftover_processes(env_marker=marker)):
+        while time.monotonic() < deadline and not any(running in c for c in leftover_processes(env_marker=marker)):
             time.sleep(0.2)
-        assert any("node" in c for c in leftover_processes(env_marker=marker)), "the worker never started"
+        assert any(running in c for c in leftover_processes(env_marker=marker)), never
+        time.sleep(settle)
         session.send_signal(signal.SIGINT)
         output = session.communicate(timeout=90)[0].decode(errors="replace")
     finally:
@@ -44,6 +44,15 @@ def test_ctrl_c_during_a_worker_run_leaves_no_process_and_no_temp_dir(tmp_path):
             os.killpg(session.pid, signal.SIGKILL)
             session.wait()
     time.sleep(0.5)
+    return output
+
+
+def test_ctrl_c_during_a_worker_run_leaves_no_process_and_no_temp_dir(tmp_path):
+    repo = reference_repo(tmp_path / "chatai")
+    argv, env, private_tmp = _suite(tmp_path, repo.root / "backend",
+                                    str(PROJECT / "tests/startup/test_workers.py"), "-k", "functions")
+    marker = f"TMPDIR={private_tmp}"
+    output = _interrupt_once_running(argv, env, marker, "node", "the worker never started")
     assert "KeyboardInterrupt" in output, output[-2000:]
     assert leftover_processes(env_marker=marker) == [], output[-2000:]
     assert list(private_tmp.iterdir()) == [], list(private_tmp.iterdir())
@@ -77,23 +86,9 @@ def test_ctrl_c_while_the_prefetched_import_check_runs_leaves_no_process_and_no_
     repo.write({"backend/services/slow_import.py": "import time\n\ntime.sleep(120)\n"}).commit("slow at import")
     argv, env, private_tmp = _suite(tmp_path, repo.root / "backend", str(PROJECT / "tests/imports"),
                                     "-m", "not startup", "--no-conformance-cache")
-    session = subprocess.Popen(argv, cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               start_new_session=True)
     marker = f"TMPDIR={private_tmp}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and not any(
-                "--import-check" in c for c in leftover_processes(env_marker=marker)):
-            time.sleep(0.2)
-        assert any("--import-check" in c for c in leftover_processes(env_marker=marker)), "the child never started"
-        time.sleep(1)  # well inside the slow module's import
-        session.send_signal(signal.SIGINT)
-        output = session.communicate(timeout=90)[0].decode(errors="replace")
-    finally:
-        if session.poll() is None:
-            os.killpg(session.pid, signal.SIGKILL)
-            session.wait()
-    time.sleep(0.5)
+    output = _interrupt_once_running(argv, env, marker, "--import-check", "the child never started",
+                                     settle=1.0)  # well inside the slow module's import
     assert "KeyboardInterrupt" in output, output[-2000:]
     assert leftover_processes(env_marker=marker) == [], output[-2000:]
     assert list(private_tmp.iterdir()) == [], list(private_tmp.iterdir())
