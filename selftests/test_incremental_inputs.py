@@ -114,14 +114,9 @@ def test_a_cached_structure_report_knows_when_the_disk_under_it_changed(tmp_path
 
 
 def _imports_key(repo_root: Path) -> str:
-    from conformance.pytest_plugin.incremental import imports_key
+    from conformance.pytest_plugin.incremental import imports_digest
 
-    class Ctx:  # the two things imports_key asks of a Context
-        def cached(self, _key: str, build):  # noqa: ANN001, ANN202
-            return build()
-
-    index = _index(repo_root)
-    return imports_key(Ctx(), scan(index, SPEC))
+    return imports_digest(scan(_index(repo_root), SPEC))
 
 
 def test_the_imports_key_follows_what_grimp_and_deptry_read(tmp_path):

@@ -8,15 +8,16 @@ import pytest
 from conformance.checks.imports import entrypoints
 from conformance.checks.imports.scan import check_parse
 from conformance.model.rules import RuleId, rule
+from conformance.repo.index import shown_path
 from conformance.pytest_plugin.plugin import assert_conforms
 
 pytestmark = pytest.mark.imports
 
 
-def _skip_unparsable(import_scan) -> None:
-    unparsable = check_parse(import_scan)
+def _skip_unparsable(from_scan) -> None:
+    unparsable = from_scan("unparsable", lambda scan: [f.location for f in check_parse(scan)])
     if unparsable:
-        files = ", ".join(f.location for f in unparsable[:5])
+        files = ", ".join(unparsable[:5])
         pytest.skip(f"the import graph cannot be built while {len(unparsable)} file(s) do not parse ({files}); "
                     "see test_python_files_parse")
 
@@ -29,10 +30,10 @@ def _contracts_file(conformance_context):
 
 
 @pytest.mark.rule("contract")
-def test_contract(contract, contract_results, conformance_context, import_scan):
+def test_contract(contract, contract_results, conformance_context, from_scan):
     """Missing root packages are left out of the contract (test_contract_root_packages reports
     them once); a contract with nothing left to check is skipped with the reason."""
-    _skip_unparsable(import_scan)
+    _skip_unparsable(from_scan)
     result = contract_results[contract.id]
     if result.skipped:
         pytest.skip(f"contract {contract.id!r}: {result.skipped} (see test_contract_root_packages)")
@@ -40,7 +41,8 @@ def test_contract(contract, contract_results, conformance_context, import_scan):
         return
     config = conformance_context.contracts_file
     where = re.search(r"^fix: ([^\s:]+):(\d+):", result.message, re.MULTILINE)  # the first broken import
-    path, line = (import_scan.repo_path(where.group(1)), int(where.group(2))) if where else (str(config), None)
+    index = conformance_context.index()
+    path, line = (shown_path(index.rel(where.group(1))), int(where.group(2))) if where else (str(config), None)
     assert_conforms([rule(RuleId.CONTRACT).finding(
         subject=contract.id, path=path, line=line,
         message=f"breaks contract {contract.id!r} ({contract.name}) of {config}:\n{result.message}",
@@ -73,13 +75,19 @@ def test_contract_root_packages(conformance_context, missing_contract_roots):
 
 
 @pytest.mark.rule("entry_point")
-def test_entry_point_not_imported(conformance_context, import_scan):
+def test_entry_point_not_imported(conformance_context, from_scan):
     """main.py and other top-level modules sit above the layers; import-linter cannot take them
     as root packages, so imports of them from inside the layers are checked here."""
     from conformance.checks.imports.contracts_config import root_packages
 
     config = _contracts_file(conformance_context)
-    result = entrypoints.check_entry_point_imports(import_scan, root_packages(config))
-    if result.nothing_to_examine:
-        pytest.skip(f"nothing to examine: {result.nothing_to_examine}")
-    assert_conforms(result.findings)
+    from conformance.pytest_plugin.incremental import file_bytes
+
+    def check(scan):  # plain data, kept in the run cache
+        result = entrypoints.check_entry_point_imports(scan, root_packages(config))
+        return result.findings, result.nothing_to_examine
+
+    findings, nothing_to_examine = from_scan("entry_points", check, str(config), file_bytes(config))
+    if nothing_to_examine:
+        pytest.skip(f"nothing to examine: {nothing_to_examine}")
+    assert_conforms(findings)

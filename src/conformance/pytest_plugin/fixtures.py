@@ -47,11 +47,23 @@ def import_scan(conformance_context: Context) -> Any:
 
 
 @pytest.fixture(scope="session")
-def resolution_findings(import_scan: Any) -> dict[str, list[Any]]:
+def from_scan(conformance_context: Context) -> Any:
+    """A function (name, compute, *extra) -> compute(import scan), kept in the run cache while
+    nothing the scan reads changed: a warm run over an unchanged tree never builds the scan."""
+    from conformance.pytest_plugin import incremental
+
+    def get(name: str, compute: Any, *extra: object) -> Any:
+        return _indexed(lambda: incremental.from_scan(conformance_context, name, compute, *extra))
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def resolution_findings(from_scan: Any) -> dict[str, list[Any]]:
     """Unresolved imports by group, computed once: test_imports_resolve and importability use it."""
     from conformance.checks.imports.resolution import check_resolution
 
-    return check_resolution(import_scan)
+    return from_scan("resolution", check_resolution)
 
 
 @pytest.fixture(scope="session")
@@ -66,22 +78,22 @@ def backend_interpreter(conformance_context: Context) -> Any:
 
 
 @pytest.fixture(scope="session")
-def dependency_report(conformance_context: Context, import_scan: Any, backend_interpreter: Any,
+def dependency_report(conformance_context: Context, from_scan: Any, backend_interpreter: Any,
                       pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Any:
     from conformance.checks.imports.dependencies import check_dependencies
-
-    from conformance.pytest_plugin.xdist_share import shared
-
     from conformance.pytest_plugin import incremental
+    from conformance.pytest_plugin.xdist_share import shared
+    from conformance.repo.index import shown_path
 
-    first_party = import_scan.backend_names | import_scan.backend_like_imports()
+    ctx = conformance_context
+    first_party = from_scan("first_party", lambda scan: scan.backend_names | scan.backend_like_imports())
+    index = _indexed(ctx.index)
     # deptry walks the sandbox copy: the indexed files, never a symlink out of the backend
-    return conformance_context.cached("dependency_report", lambda: incremental.persistent(
-        conformance_context, "dependencies", incremental.dependencies_key(conformance_context, import_scan,
-                                                                          first_party),
+    return ctx.cached("dependency_report", lambda: incremental.persistent(
+        ctx, "dependencies", incremental.dependencies_key(ctx, first_party),
         lambda: shared(pytestconfig, "dependency_report", lambda: check_dependencies(
-            _sandbox(conformance_context, tmp_path_factory), conformance_context.spec, backend_interpreter,
-            first_party, import_scan.repo_path, index=import_scan.index))))
+            _sandbox(ctx, tmp_path_factory), ctx.spec, backend_interpreter, first_party,
+            lambda rel: shown_path(index.rel(rel)), index=index))))
 
 
 def _sandbox(ctx: Context, tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -113,7 +125,7 @@ def missing_contract_roots(conformance_context: Context, tmp_path_factory: pytes
     if ctx.contracts_file is None:
         return ()
     return ctx.cached("missing_roots", lambda: incremental.persistent(
-        ctx, "missing_roots", incremental.contracts_key(ctx, _indexed(ctx.import_scan)),
+        ctx, "missing_roots", _indexed(lambda: incremental.contracts_key(ctx)),
         lambda: missing_roots(ctx.contracts_file, _sandbox(ctx, tmp_path_factory))))
 
 
@@ -123,61 +135,126 @@ def sandbox_backend(conformance_context: Context, tmp_path_factory: pytest.TempP
     return _sandbox(conformance_context, tmp_path_factory)
 
 
+def importable_files(ctx: Context) -> list[str]:
+    """The production modules the importability check imports: the scan's files, from the index
+    alone (a cold run starts the child before the scan exists)."""
+    from conformance.checks.imports.scan import python_files
+
+    index = _indexed(ctx.index)
+    return [rel for rel in python_files(index)
+            if index.link_out(index.rel(rel)) is None and importable_file(ctx.spec, rel)]
+
+
+def _importability_run(ctx: Context, tmp_path_factory: pytest.TempPathFactory, scan: Any) -> Any:
+    """(keys, reused results, fresh report, whether the child ran). `scan` None: nothing was
+    stored (a cold run), so every module is imported and the keys wait for the scan."""
+    from conformance.checks.imports.importability_report import ImportabilityReport
+    from conformance.checks.imports.importability_run import check_importability
+    from conformance.runtime.dburl import database_values, throwaway_sqlite
+    from conformance.runtime.sandbox_copy import expand_env
+
+    files, keys, reused = _importability_plan(ctx, scan)
+    todo = [rel for rel in files if rel not in reused]
+    if not todo:
+        return keys, reused, ImportabilityReport(), False
+    tmp = tmp_path_factory.mktemp("import-env")
+    env = expand_env(ctx.spec.test_env, {"tmp": str(tmp), **database_values(throwaway_sqlite(tmp))}, "test_env")
+    env.setdefault("DATABASE_URL", throwaway_sqlite(tmp))  # the guard's allowed database, as for the app
+    fresh = check_importability(_sandbox(ctx, tmp_path_factory), todo, python=ctx.python, env=env)
+    return keys, reused, fresh, True
+
+
+def _importability_plan(ctx: Context, scan: Any) -> Any:
+    """(files, keys, reusable stored results); no keys and nothing reused without a scan."""
+    from conformance.pytest_plugin import incremental
+
+    def build() -> Any:
+        files = importable_files(ctx)
+        if scan is None:
+            return files, None, {}
+        keys = incremental.importability_keys(ctx, scan, files)
+        return files, keys, incremental.reusable(incremental.stored_importability(ctx), keys, files)
+
+    return ctx.cached(f"importability_plan:{scan is None}", build)
+
+
+def _importability_started(ctx: Context, tmp_path_factory: pytest.TempPathFactory, scan: Any) -> Any:
+    return ctx.cached("importability_run", lambda: _importability_run(ctx, tmp_path_factory, scan))
+
+
 def importability_report(ctx: Context, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The importability child's report for every production module, once per process; modules
     whose own source, import closure and environment are unchanged come from the run cache."""
     from conformance.pytest_plugin import incremental
-    from conformance.runtime.dburl import database_values, throwaway_sqlite
-    from conformance.runtime.sandbox_copy import expand_env
-    from conformance.checks.imports.importability_run import check_importability
 
     def build() -> Any:
-        scan = _indexed(ctx.import_scan)
-        files = [rel for rel in scan.sources if importable_file(ctx.spec, rel)]
-
-        def run(todo: list[str]) -> Any:
-            tmp = tmp_path_factory.mktemp("import-env")
-            env = expand_env(ctx.spec.test_env, {"tmp": str(tmp), **database_values(throwaway_sqlite(tmp))},
-                             "test_env")
-            env.setdefault("DATABASE_URL", throwaway_sqlite(tmp))  # the guard's allowed database, as for the app
-            return check_importability(_sandbox(ctx, tmp_path_factory), todo, python=ctx.python, env=env)
-
-        return incremental.importability(ctx, scan, files, run)
+        stored = incremental.stored_importability(ctx)
+        keys, reused, fresh, ran = _importability_started(
+            ctx, tmp_path_factory, _indexed(ctx.import_scan) if stored else None)
+        files = importable_files(ctx)
+        if keys is None:
+            keys = incremental.importability_keys(ctx, _indexed(ctx.import_scan), files)
+        return incremental.importability_merge(ctx, files, keys, reused, fresh, ran)
 
     return ctx.cached("importability_report", build)
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start the importability child in a background thread as soon as the import scan exists:
-    it runs on another core while the static checks run here (serial runs only: with xdist the
-    workers already run side by side, and one of them computes it for all)."""
+    """Start the importability child in a background thread, to run on another core while the
+    static checks run here: at once in a cold run (every module is imported), else as soon as
+    the import scan says which modules changed. The scan itself stays in the tests' thread:
+    CPython 3.11 cannot parse in two threads at once ("AST constructor recursion depth
+    mismatch"), and pytest parses too. Serial runs only: with xdist the workers already run side
+    by side, and one of them computes it for all."""
+    from conformance.pytest_plugin import incremental
+
     config = session.config
     ctx = config.stash.get(CONTEXT, None)
     factory = getattr(config, "_tmp_path_factory", None)
     if ctx is None or factory is None or hasattr(config, "workerinput") or config.option.collectonly:
         return
-    if any("importability" in getattr(item, "fixturenames", ()) for item in session.items):
-        factory.getbasetemp()  # made here: its first call empties the dir, not safe from two threads
-        # The scan itself is left to the tests' thread: CPython 3.11 cannot parse in two threads
-        # at once ("AST constructor recursion depth mismatch"), and pytest parses too.
-        ctx.after_scan.append(lambda: ctx.prefetch("importability_report", lambda: importability_report(ctx, factory)))
+    if not any("importability" in getattr(item, "fixturenames", ()) for item in session.items):
+        return
+    try:
+        stored = incremental.stored_importability(ctx)
+    except RepoError:
+        return  # the fixtures report it
+    factory.getbasetemp()  # made here: its first call empties the dir, not safe from two threads
+    if not stored:
+        ctx.prefetch("importability_run", lambda: _importability_started(ctx, factory, None))
+        return
+    if incremental.importability_results_kept(ctx):
+        return  # nothing the scan reads changed: no module is imported again
+    # Something changed: bring the sandbox up to date in the background while this thread builds
+    # the scan now, which starts the child for the changed modules before the first test runs.
+    ctx.prefetch("sandbox", lambda: _sandbox(ctx, factory))
+    try:
+        scan = ctx.import_scan()
+        _importability_plan(ctx, scan)  # here too: the thread then only waits on the child
+    except RepoError:
+        return  # the fixtures report it
+    ctx.prefetch("importability_run", lambda: _importability_started(ctx, factory, scan))
 
 
 @pytest.fixture(scope="session")
-def importability(conformance_context: Context, import_scan: Any,
-                  dependency_report: Any, resolution_findings: dict[str, list[Any]],
+def importability(conformance_context: Context, dependency_report: Any, resolution_findings: dict[str, list[Any]],
                   tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Any:
     """A function: group -> CheckResult of the modules of that group that fail to import."""
     from conformance.checks.imports.importability_verdicts import importability_results, static_claims
+    from conformance.pytest_plugin import incremental
 
-    def build() -> Any:
+    def compute() -> Any:
         report = importability_report(conformance_context, tmp_path_factory)
+        scan = _indexed(conformance_context.import_scan)
         structure = _indexed(conformance_context.structure)  # a shadowed module is the clash check's finding
         others = {"test_module_package_clash": structure.result(RuleId.MODULE_PACKAGE_CLASH).findings}
         if not dependency_report.skipped:
             others["test_dependencies_declared[missing]"] = dependency_report.findings.get("missing", [])
-        return importability_results(import_scan, report, static_claims(import_scan, resolution_findings, others))
+        return report, importability_results(scan, report, static_claims(scan, resolution_findings, others))
+
+    def build() -> Any:
+        return _indexed(lambda: incremental.importability_results(conformance_context, compute))
 
     from conformance.pytest_plugin.xdist_share import shared
 
@@ -216,4 +293,4 @@ def contract_results(conformance_context: Context, tmp_path_factory: pytest.Temp
     from conformance.pytest_plugin import incremental
 
     return ctx.cached("contracts", lambda: incremental.persistent(
-        ctx, "contracts", incremental.contracts_key(ctx, _indexed(ctx.import_scan)), build))
+        ctx, "contracts", _indexed(lambda: incremental.contracts_key(ctx)), build))

@@ -122,20 +122,22 @@ def structure_key(ctx: Context) -> str:
                   index.unreadable_dirs, index.shallow, index.has_commits, index.root, index.prefix)
 
 
-def imports_key(ctx: Context, scan: Any) -> str:
+def imports_key(ctx: Context) -> str:
+    """imports_digest of the backend's scan, kept while nothing the scan reads changed."""
+    return from_scan(ctx, "imports_key", imports_digest)
+
+
+def imports_digest(scan: Any) -> str:
     """What import-reading tools (grimp, deptry) see of the backend's Python files: every file's
     name, import statements (line, text, names, context), dynamic import calls, deptry comments
     and parse errors; an edit that changes none of these leaves their results as they were."""
-    def build() -> str:
-        h = hashlib.sha1()
-        for rel in sorted(scan.sources):
-            source = scan.sources[rel]
-            h.update(repr((rel, [tuple(vars(stmt).values()) for stmt in source.imports], source.import_extras,
-                           source.error, source.error_line)).encode("utf-8", "surrogateescape"))
-        h.update(repr(sorted(scan.unfollowed.items())).encode("utf-8", "surrogateescape"))
-        return h.hexdigest()
-
-    return ctx.cached("imports_key", build)
+    h = hashlib.sha1()
+    for rel in sorted(scan.sources):
+        source = scan.sources[rel]
+        h.update(repr((rel, [tuple(vars(stmt).values()) for stmt in source.imports], source.import_extras,
+                       source.error, source.error_line)).encode("utf-8", "surrogateescape"))
+    h.update(repr(sorted(scan.unfollowed.items())).encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
 
 
 def other_files_key(ctx: Context) -> str:
@@ -145,14 +147,34 @@ def other_files_key(ctx: Context) -> str:
     return ctx.content().digest([path for path in index.backend_files() if not path.endswith(".py")])
 
 
-def dependencies_key(ctx: Context, scan: Any, first_party: set[str]) -> str:
-    return digest(spec_key(ctx), imports_key(ctx, scan), other_files_key(ctx), environment(ctx),
+def dependencies_key(ctx: Context, first_party: set[str]) -> str:
+    return digest(spec_key(ctx), imports_key(ctx), other_files_key(ctx), environment(ctx),
                   sorted(first_party), sorted(ctx.index().links_out.items()))
 
 
-def contracts_key(ctx: Context, scan: Any) -> str:
-    return digest(spec_key(ctx), imports_key(ctx, scan), other_files_key(ctx), environment(ctx),
+def contracts_key(ctx: Context) -> str:
+    return digest(spec_key(ctx), imports_key(ctx), other_files_key(ctx), environment(ctx),
                   ctx.contracts_file, file_bytes(ctx.contracts_file), sorted(ctx.index().links_out.items()))
+
+
+def scan_key(ctx: Context) -> str:
+    """Everything the import scan reads, and so everything computed from it alone: every indexed
+    file's name and content, HEAD and the untracked names (where moved modules went), the spec,
+    the backend interpreter and its packages."""
+    def build() -> str:
+        index, content = ctx.index(), ctx.content()
+        return digest(spec_key(ctx), content.digest(), content.head, content.untracked, environment(ctx),
+                      sorted(index.links_out.items()), index.root, index.prefix)
+
+    return ctx.cached("scan_key", build)
+
+
+def from_scan(ctx: Context, name: str, compute: Callable[[Any], Any], *extra: object) -> Any:
+    """compute(scan), reused from the run cache while scan_key (and `extra`) is unchanged: an
+    unchanged tree never builds the scan. `compute` must depend on nothing else."""
+    file = "scan-" + hashlib.sha1(name.encode("utf-8", "surrogateescape")).hexdigest()[:20]  # any name, a safe file
+    return ctx.cached(f"from_scan:{name}", lambda: persistent(
+        ctx, file, digest(name, scan_key(ctx), *extra), lambda: compute(ctx.import_scan())))
 
 
 def persistent(ctx: Context, name: str, key: str, build: Callable[[], Any]) -> Any:
@@ -163,9 +185,17 @@ def persistent(ctx: Context, name: str, key: str, build: Callable[[], Any]) -> A
     return value
 
 
-def importability(ctx: Context, scan: Any, files: list[str], run: Callable[[list[str]], ImportabilityReport]
-                  ) -> ImportabilityReport:
-    """Import only the modules whose closure key changed; the others' results come from the cache."""
+Entry = tuple[str, bool, Any]  # (closure key, checked, ImportFailure or None) of one module
+
+
+def stored_importability(ctx: Context) -> dict[str, Entry]:
+    """The per-module results kept by the last run (empty: a cold run, everything is imported)."""
+    stored = ctx.store().load("importability", "per-module")
+    return stored if isinstance(stored, dict) else {}
+
+
+def importability_keys(ctx: Context, scan: Any, files: list[str]) -> dict[str, str]:
+    """Each module's key: its import closure's content, the environment and the backend's other files."""
     from conformance.checks.imports.closure import closure_keys, import_edges
 
     index, content = ctx.index(), ctx.content()
@@ -173,13 +203,18 @@ def importability(ctx: Context, scan: Any, files: list[str], run: Callable[[list
     others = [rel for rel in backend if not rel.endswith(".py") and not rel.endswith(DOCS)]
     salt = digest(environment(ctx), sorted(rel for rel in backend if rel.endswith(".py")),
                   content.digest([index.rel(rel) for rel in others]), sorted(index.links_out.items()), ctx.backend)
-    keys = closure_keys(import_edges(scan), lambda rel: content.of(index.rel(rel)), salt, files)
-    stored = ctx.store().load("importability", "per-module")
-    stored = stored if isinstance(stored, dict) else {}
-    reused = {rel: stored[rel] for rel in files
-              if isinstance(stored.get(rel), tuple) and len(stored[rel]) == 3 and stored[rel][0] == keys[rel]}
-    todo = [rel for rel in files if rel not in reused]
-    fresh = run(todo) if todo else ImportabilityReport()
+    return closure_keys(import_edges(scan), lambda rel: content.of(index.rel(rel)), salt, files)
+
+
+def reusable(stored: dict[str, Entry], keys: dict[str, str], files: list[str]) -> dict[str, Entry]:
+    """The stored results whose module's key is unchanged."""
+    return {rel: stored[rel] for rel in files
+            if isinstance(stored.get(rel), tuple) and len(stored[rel]) == 3 and stored[rel][0] == keys[rel]}
+
+
+def importability_merge(ctx: Context, files: list[str], keys: dict[str, str], reused: dict[str, Entry],
+                        fresh: ImportabilityReport, ran: bool) -> ImportabilityReport:
+    """The whole report from the reused results and the fresh run; keeps it for the next run."""
     report = ImportabilityReport(error=fresh.error)
     fresh_checked = set(fresh.checked)
     for rel in files:
@@ -191,12 +226,32 @@ def importability(ctx: Context, scan: Any, files: list[str], run: Callable[[list
             report.checked.append(rel)
         if failure is not None:
             report.failures[rel] = failure
-    if todo and fresh.error is None:
+    if ran and fresh.error is None:
         entries = {rel: (keys[rel], rel in report.checked, report.failures.get(rel)) for rel in files}
         entries = {rel: entry for rel, entry in entries.items()
                    if entry[2] is None or entry[2].kind != "timeout"}  # a timeout may pass on a calmer machine
         ctx.store().save("importability", "per-module", entries)
     return report
+
+
+def importability_results(ctx: Context, compute: Callable[[], tuple[ImportabilityReport, Any]]) -> Any:
+    """The importability verdicts, kept whole while nothing the scan reads changed, when the run
+    that made them was clean (no error, no module stopped for taking too long)."""
+    results = _kept_importability_results(ctx)
+    if results is MISS:
+        report, results = compute()
+        if report.error is None and all(f.kind != "timeout" for f in report.failures.values()):
+            ctx.store().save("importability-results", scan_key(ctx), results)
+    return results
+
+
+def _kept_importability_results(ctx: Context) -> Any:
+    return ctx.cached("kept_importability_results", lambda: ctx.store().load("importability-results", scan_key(ctx)))
+
+
+def importability_results_kept(ctx: Context) -> bool:
+    """Whether the importability verdicts of an unchanged tree are in the cache."""
+    return _kept_importability_results(ctx) is not MISS
 
 
 def describe(ctx: Context) -> str:

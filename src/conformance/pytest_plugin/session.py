@@ -36,7 +36,6 @@ class Context:
     _locks: dict[str, threading.RLock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _prefetches: list[threading.Thread] = field(default_factory=list)
-    after_scan: list[Any] = field(default_factory=list)  # prefetches to start once the scan exists
 
     def store(self) -> Any:
         """The cache kept between runs (conformance.pytest_plugin.run_cache), off when not asked for."""
@@ -144,12 +143,7 @@ class Context:
                 result.origins = name_origins(result, info)
             return result
 
-        scan = self.cached("import_scan", build)
-        with self._guard:
-            waiting, self.after_scan[:] = list(self.after_scan), []
-        for start in waiting:
-            start()
-        return scan
+        return self.cached("import_scan", build)
 
     def index(self) -> RepoIndex:
         with self._lock("index"):

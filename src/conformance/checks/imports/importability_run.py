@@ -148,11 +148,15 @@ def check_importability(
     if problem:
         return ImportabilityReport(error=problem)
     with tempfile.TemporaryDirectory(prefix="conformance-import-check-") as tmp:
-        problem = _probe(interpreter, Path(tmp), env)
-        if problem:
-            return ImportabilityReport(error=problem)
-        return _Run(backend, interpreter, Path(tmp), _pytest_env(env, backend, Path(tmp)), timeout,
-                    module_timeout).check(wanted)
+        report = _Run(backend, interpreter, Path(tmp), _pytest_env(env, backend, Path(tmp)), timeout,
+                      module_timeout).check(wanted)
+        if report.error and not report.checked:
+            # The child never got going: when the interpreter is the reason, say that (and what to
+            # install). Probed only then: a probe before every run costs a second interpreter start.
+            problem = _probe(interpreter, Path(tmp), env)
+            if problem:
+                return ImportabilityReport(error=problem)
+        return report
 
 
 # -- the interpreter ----------------------------------------------------------------------------
