@@ -188,12 +188,14 @@ def importability_report(ctx: Context, tmp_path_factory: pytest.TempPathFactory)
     from conformance.pytest_plugin import incremental
 
     def build() -> Any:
-        stored = incremental.stored_importability(ctx)
-        keys, reused, fresh, ran = _importability_started(
-            ctx, tmp_path_factory, _indexed(ctx.import_scan) if stored else None)
-        files = importable_files(ctx)
-        if keys is None:
-            keys = incremental.importability_keys(ctx, _indexed(ctx.import_scan), files)
+        scan = _indexed(ctx.import_scan)
+        if not incremental.stored_importability(ctx):  # a cold run: the child may still be running,
+            files = importable_files(ctx)              # so the keys are computed here meanwhile
+            keys = incremental.importability_keys(ctx, scan, files)
+            _, reused, fresh, ran = _importability_started(ctx, tmp_path_factory, None)
+        else:
+            files, keys, reused = _importability_plan(ctx, scan)
+            _, reused, fresh, ran = _importability_started(ctx, tmp_path_factory, scan)
         return incremental.importability_merge(ctx, files, keys, reused, fresh, ran)
 
     return ctx.cached("importability_report", build)
@@ -221,18 +223,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     except RepoError:
         return  # the fixtures report it
     factory.getbasetemp()  # made here: its first call empties the dir, not safe from two threads
-    if not stored:
-        ctx.prefetch("importability_run", lambda: _importability_started(ctx, factory, None))
-        return
-    if incremental.importability_results_kept(ctx):
+    if stored and incremental.importability_results_kept(ctx):
         return  # nothing the scan reads changed: no module is imported again
-    # Something changed: bring the sandbox up to date in the background while this thread builds
-    # the scan now, which starts the child for the changed modules before the first test runs.
-    ctx.prefetch("sandbox", lambda: _sandbox(ctx, factory))
+    # The sandbox copy and, when results are kept, the scan and the reuse plan are made here,
+    # before the tests start: file copying in a thread competing with this one for the GIL takes
+    # ten times as long. The thread then only starts the child and waits for it.
     try:
-        scan = ctx.import_scan()
-        _importability_plan(ctx, scan)  # here too: the thread then only waits on the child
-    except RepoError:
+        _sandbox(ctx, factory)
+        scan = ctx.import_scan() if stored else None
+        _importability_plan(ctx, scan)
+    except (RepoError, pytest.fail.Exception):
         return  # the fixtures report it
     ctx.prefetch("importability_run", lambda: _importability_started(ctx, factory, scan))
 

@@ -190,8 +190,11 @@ Entry = tuple[str, bool, Any]  # (closure key, checked, ImportFailure or None) o
 
 def stored_importability(ctx: Context) -> dict[str, Entry]:
     """The per-module results kept by the last run (empty: a cold run, everything is imported)."""
-    stored = ctx.store().load("importability", "per-module")
-    return stored if isinstance(stored, dict) else {}
+    def load() -> dict[str, Entry]:
+        stored = ctx.store().load("importability", "per-module")
+        return stored if isinstance(stored, dict) else {}
+
+    return ctx.cached("stored_importability", load)  # read once: every decision of a run sees the same
 
 
 def importability_keys(ctx: Context, scan: Any, files: list[str]) -> dict[str, str]:

@@ -62,7 +62,8 @@ def copy_entry(index: RepoIndex, path: str, dest: Path, made: set[Path]) -> bool
                 link = os.path.relpath(dest / inside, target.parent)
             target.symlink_to(link)
         elif stat.S_ISREG(mode):
-            shutil.copy2(source, target)
+            shutil.copyfile(source, target)  # content and mode only: times and xattrs are two more
+            os.chmod(target, stat.S_IMODE(mode))  # syscalls per file, and nothing here reads them
         else:
             return False
     except (OSError, ValueError):
