@@ -20,6 +20,25 @@ pytest_plugins = ["pytester"]
 # the self-tests (in-process and child processes alike) unless a test passes --conformance-cache-dir.
 os.environ["CONFORMANCE_NO_CACHE"] = "1"
 
+
+def _preload_sqlalchemy() -> None:
+    """pytester drops the modules an in-process run imports when the run ends; SQLAlchemy's
+    compiled extensions do not survive a second copy of its Python modules imported afterwards
+    ("'InternalTraversal' object is not callable"). Which run imports it first depends on how
+    xdist shares out the tests, so the database code's modules are imported here, once, before
+    any run: no run owns them, none drops them."""
+    import importlib
+
+    for name in ("sqlalchemy", "sqlalchemy.engine.reflection", "sqlalchemy.pool", "sqlalchemy.dialects.sqlite",
+                 "sqlalchemy.dialects.postgresql", "sqlalchemy.dialects.postgresql.psycopg", "psycopg"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
+_preload_sqlalchemy()
+
 # Every `fix:` text of every in-process suite run of this session (this worker, under xdist):
 # run_suite checks each one with conformance.checks.fixsafety, so no self-test run may print a
 # destructive command without saying what it destroys.
