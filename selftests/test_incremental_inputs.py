@@ -140,3 +140,27 @@ def test_the_imports_key_follows_what_grimp_and_deptry_read(tmp_path):
     assert step("import os\n", "import os  # deptry: ignore[DEP001]\n") != keys[-2]  # a deptry comment
     assert step("from utils import helpers", "from utils import (\n    helpers,\n)") != keys[-2]  # lines moved
     assert step("(\n    helpers,\n)", "(\n    tools,\n)") != keys[-2]  # a name inside a multi-line import
+
+
+def test_the_scan_key_follows_what_the_scan_reads(tmp_path):
+    """Results computed from the scan alone are reused under this key: it must change with a
+    tracked module's content and with the repository's other tracked names (where moved modules
+    went), and not with an untracked file nobody reads."""
+    from conformance.pytest_plugin.incremental import scan_key
+    from conformance.pytest_plugin.session import Context
+
+    files = dict(conforming_backend(SPEC))
+    files["backend/services/chat.py"] = "VALUE = 1\n"
+    repo = make_repo(tmp_path / "repo", files)
+
+    def key() -> str:
+        return scan_key(Context(spec=SPEC, backend=repo.root / "backend"))
+
+    first = key()
+    (repo.root / "backend" / "services" / ".chat.py.swp").write_bytes(b"editor state")
+    assert key() == first
+    repo.edit("backend/services/chat.py", "VALUE = 1", "VALUE = 2")
+    second = key()
+    assert second != first
+    repo.write({"libs/chat.py": "VALUE = 2\n"}).git("add", "libs/chat.py")  # staged, outside the backend
+    assert key() != second

@@ -159,11 +159,14 @@ def contracts_key(ctx: Context) -> str:
 
 def scan_key(ctx: Context) -> str:
     """Everything the import scan reads, and so everything computed from it alone: every indexed
-    file's name and content, HEAD and the untracked names (where moved modules went), the spec,
-    the backend interpreter and its packages."""
+    file's name and content, HEAD and, for a backend below the repository root, the names of the
+    repository's other tracked files (where moved modules went), the spec, the backend
+    interpreter and its packages. Untracked files are not read: an editor's swap file next to a
+    module changes nothing here."""
     def build() -> str:
         index, content = ctx.index(), ctx.content()
-        return digest(spec_key(ctx), content.digest(), content.head, content.untracked, environment(ctx),
+        elsewhere = sorted(index.repository_files - index.files) if index.prefix else []
+        return digest(spec_key(ctx), content.digest(), content.head, environment(ctx), elsewhere,
                       sorted(index.links_out.items()), index.root, index.prefix)
 
     return ctx.cached("scan_key", build)
