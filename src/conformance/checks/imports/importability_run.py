@@ -16,7 +16,9 @@ How the child is isolated from the backend's own test setup:
     the backend's venv (pytest-django, pytest-env, pytest-cov, ...) do not load;
   * `-p no:logging -p no:warnings`: per item they install log handlers and warning filters
     whose records nobody reads (a warning is not an import failure); they were two thirds of
-    the child's time on 5,000 modules (14.7 s -> 8.0 s);
+    the child's time on 5,000 modules (14.7 s -> 8.0 s). faulthandler, skipping, stepwise and
+    doctest are off too: no item has marks, and a hard crash is found from the exit status and
+    the `-v` output (a SIGSEGV at import is reported as such, without faulthandler's dump);
   * `-p no:python` (test_*.py are imported as modules, not run as tests), `-p no:cacheprovider`
     (no .pytest_cache), `--assert=plain` (no assertion rewriting), `python -B` plus
     PYTHONDONTWRITEBYTECODE=1 (no __pycache__): the backend tree stays byte-identical;
@@ -337,7 +339,8 @@ class _Run:
         return [
             self.python, "-B", "-c", WATCHDOG, str(self.module_timeout),
             "-p", "pytest_import_check.plugin", "-p", "no:python", "-p", "no:cacheprovider",
-            "-p", "no:logging", "-p", "no:warnings",
+            "-p", "no:logging", "-p", "no:warnings", "-p", "no:faulthandler", "-p", "no:skipping",
+            "-p", "no:stepwise", "-p", "no:doctest",
             "--import-check", "--import-mode=prepend", "-o", "consider_namespace_packages=true",
             "-c", str(self.ini), "--rootdir", str(self.backend), "--noconftest", "--assert=plain",
             f"--junitxml={junit}", "-o", "junit_family=xunit1", "-o", "junit_logging=no",
