@@ -164,3 +164,45 @@ def test_the_scan_key_follows_what_the_scan_reads(tmp_path):
     assert second != first
     repo.write({"libs/chat.py": "VALUE = 2\n"}).git("add", "libs/chat.py")  # staged, outside the backend
     assert key() != second
+
+
+WARMUP_SCRIPT = """
+import sys, time
+from pathlib import Path
+from selftests.test_incremental_inputs import _index
+from conformance.repo.content_keys import content_keys
+from conformance.runtime import sandbox_warmup
+
+index = _index(Path(sys.argv[1]))
+pid = sandbox_warmup.start(index, content_keys(index).ids, Path(sys.argv[2]))
+assert pid is not None, "no fork in a single-threaded process"
+if sys.argv[3] == "kill":
+    time.sleep(0.01)
+    sandbox_warmup.stop(pid)
+else:
+    sandbox_warmup.finish(pid)
+print(pid)
+"""
+
+
+def test_the_warmup_child_leaves_a_copy_the_sync_makes_exact_and_no_process(tmp_path):
+    """The forked warm-up is only a head start: finished or killed midway, the tests' own sync
+    ends with a copy equal to a fresh one, and the child is reaped either way."""
+    import subprocess
+    import sys
+
+    files = dict(conforming_backend(SPEC))
+    files.update({f"backend/services/m{n}.py": f"VALUE = {n}\n" for n in range(300)})
+    repo = make_repo(tmp_path / "repo", files)
+    for how in ("finish", "kill"):
+        base = tmp_path / how / "sandbox"
+        done = subprocess.run([sys.executable, "-c", WARMUP_SCRIPT, str(repo.root), str(base), how], cwd=PROJECT,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        pid = int(done.stdout.strip())
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        index = _index(repo.root)
+        backend = synced_sandbox(index, content_keys(index).ids, base)
+        assert backend is not None
+        fresh = make_sandbox(index, tmp_path / f"fresh-{how}")
+        assert _listing(backend.parent) == _listing(fresh.parent)

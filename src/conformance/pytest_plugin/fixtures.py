@@ -107,6 +107,7 @@ def _sandbox(ctx: Context, tmp_path_factory: pytest.TempPathFactory) -> Path:
     def build() -> Path:
         store = ctx.store()
         if store.enabled:
+            ctx.finish_warmup()  # the child that warmed the kept copy is done with it
             kept = synced_sandbox(index, ctx.content().ids, store.directory / "sandbox")
             if kept is not None:
                 return kept

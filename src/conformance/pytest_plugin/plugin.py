@@ -105,10 +105,17 @@ def _configure(config: pytest.Config) -> None:
     spec = settings.load_spec_file(config)
     if spec is None:
         return  # no spec configured: stay inert in unrelated pytest sessions
-    contracts_file, contracts = settings.load_contracts(config, spec)
-    config.stash[CONTEXT] = Context(spec=spec, backend=settings.resolve_backend(config, spec), python=settings.resolve_python(config),
-                                    database_url=settings.resolve_database_url(config), contracts_file=contracts_file,
-                                    contracts=contracts, cache_root=settings.resolve_cache_dir(config))
+    ctx = Context(spec=spec, backend=settings.resolve_backend(config, spec), python=settings.resolve_python(config),
+                  database_url=settings.resolve_database_url(config), cache_root=settings.resolve_cache_dir(config))
+    if _serial(config) and not config.option.collectonly:
+        ctx.start_warmup()  # the kept sandbox is copied while the contracts load and pytest collects
+    config.stash[CONTEXT] = ctx
+    ctx.contracts_file, ctx.contracts = settings.load_contracts(config, spec)
+
+
+def _serial(config: pytest.Config) -> bool:
+    """Neither an xdist worker nor a controller that starts workers."""
+    return not hasattr(config, "workerinput") and not getattr(config.option, "numprocesses", None)
 
 
 def context(config: pytest.Config) -> Context:

@@ -36,6 +36,7 @@ class Context:
     _locks: dict[str, threading.RLock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _prefetches: list[threading.Thread] = field(default_factory=list)
+    _warmup: int | None = None  # pid of the child warming the kept sandbox (runtime.sandbox_warmup)
 
     def store(self) -> Any:
         """The cache kept between runs (conformance.pytest_plugin.run_cache), off when not asked for."""
@@ -90,8 +91,30 @@ class Context:
     def release(self) -> None:
         """Drop the results (thousands of parsed files): pytest's last gc.collect passes then walk a
         small heap instead of this process's whole scan."""
+        from conformance.runtime import sandbox_warmup
+
         self.stop_prefetches()
+        sandbox_warmup.stop(self._warmup)
+        self._warmup = None
         self._cache.clear()
+
+    def start_warmup(self) -> None:
+        """Warm the kept sandbox in a forked child while pytest configures and collects (serial
+        runs with the run cache on; nothing else runs in this process yet, so forking is safe)."""
+        from conformance.runtime import sandbox_warmup
+
+        try:
+            store = self.store()
+            if store.enabled:
+                self._warmup = sandbox_warmup.start(self.index(), self.content().ids, store.directory / "sandbox")
+        except (RepoError, OSError):
+            self._warmup = None  # the fixtures meet the problem again and report it
+
+    def finish_warmup(self) -> None:
+        from conformance.runtime import sandbox_warmup
+
+        sandbox_warmup.finish(self._warmup)
+        self._warmup = None
 
     def stop_prefetches(self) -> None:
         """End of the run: stop what a prefetch still runs (an interrupted run), children included."""
