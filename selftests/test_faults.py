@@ -80,12 +80,14 @@ def test_port_already_taken_fails_with_the_servers_error(tmp_path):
 
 
 def test_ctrl_c_while_the_prefetched_import_check_runs_leaves_no_process_and_no_temp_dir(tmp_path):
-    """The importability child starts in a background thread when collection ends; Ctrl-C in the
-    main thread must still stop it (and its process group) and remove the temp root."""
+    """The importability child starts in a background thread when collection ends (and a forked
+    child warms the kept sandbox before); Ctrl-C in the main thread must still stop them (the
+    import check's process group too) and remove the temp root."""
     repo = reference_repo(tmp_path / "chatai")
     repo.write({"backend/services/slow_import.py": "import time\n\ntime.sleep(120)\n"}).commit("slow at import")
+    # with a run cache: the forked sandbox warm-up runs too, and must not survive either
     argv, env, private_tmp = _suite(tmp_path, repo.root / "backend", str(PROJECT / "tests/imports"),
-                                    "-m", "not startup", "--no-conformance-cache")
+                                    "-m", "not startup", f"--conformance-cache-dir={tmp_path / 'cache'}")
     marker = f"TMPDIR={private_tmp}"
     output = _interrupt_once_running(argv, env, marker, "--import-check", "the child never started",
                                      settle=1.0)  # well inside the slow module's import
