@@ -20,8 +20,8 @@ import stat
 from pathlib import Path
 from typing import IO
 
-from conformance.repo.index import RepoIndex
-from conformance.runtime.sandbox_copy import copy_entry, link_node_modules, wanted_files
+from conformance.repo.index import RepoIndex, parent_dirs
+from conformance.runtime.sandbox_copy import copy_entry, finish_copy, wanted_files
 
 MANIFEST = "manifest.pickle"
 FORMAT = 1
@@ -50,10 +50,7 @@ def synced_sandbox(index: RepoIndex, ids: dict[str, str], base: Path) -> Path | 
         _remove_tree(tree)
         manifest = _sync(index, tree, wanted, {})
     _save(base / MANIFEST, manifest)
-    link_node_modules(index, tree)
-    backend = tree / index.prefix if index.prefix else tree
-    backend.mkdir(parents=True, exist_ok=True)
-    return backend
+    return finish_copy(index, tree)
 
 
 def _sync(index: RepoIndex, tree: Path, wanted: dict[str, str], manifest: dict[str, tuple[str, Signature]]
@@ -62,8 +59,7 @@ def _sync(index: RepoIndex, tree: Path, wanted: dict[str, str], manifest: dict[s
     tree.mkdir(parents=True, exist_ok=True)
     fresh_mode = _fresh_dir_mode(tree)
     kept: dict[str, tuple[str, Signature]] = {}
-    wanted_dirs = {str(Path(path).parent) for path in wanted} - {"."}
-    wanted_dirs |= {str(parent) for path in wanted_dirs for parent in Path(path).parents if str(parent) != "."}
+    wanted_dirs = parent_dirs(wanted)
     for current, dirnames, filenames in os.walk(tree, topdown=True):
         rel_dir = os.path.relpath(current, tree)
         rel_dir = "" if rel_dir == "." else rel_dir
