@@ -42,11 +42,6 @@ def structure_report(conformance_context: Context) -> Any:
 
 
 @pytest.fixture(scope="session")
-def import_scan(conformance_context: Context) -> Any:
-    return _indexed(conformance_context.import_scan)
-
-
-@pytest.fixture(scope="session")
 def from_scan(conformance_context: Context) -> Any:
     """A function (name, compute, *extra) -> compute(import scan), kept in the run cache while
     nothing the scan reads changed: a warm run over an unchanged tree never builds the scan."""
@@ -147,22 +142,22 @@ def importable_files(ctx: Context) -> list[str]:
 
 
 def _importability_run(ctx: Context, tmp_path_factory: pytest.TempPathFactory, scan: Any) -> Any:
-    """(keys, reused results, fresh report, whether the child ran). `scan` None: nothing was
-    stored (a cold run), so every module is imported and the keys wait for the scan."""
+    """(reused results, fresh report, whether the child ran). `scan` None: nothing was stored (a
+    cold run), so every module is imported."""
     from conformance.checks.imports.importability_report import ImportabilityReport
     from conformance.checks.imports.importability_run import check_importability
     from conformance.runtime.dburl import database_values, throwaway_sqlite
     from conformance.runtime.sandbox_copy import expand_env
 
-    files, keys, reused = _importability_plan(ctx, scan)
+    files, _, reused = _importability_plan(ctx, scan)
     todo = [rel for rel in files if rel not in reused]
     if not todo:
-        return keys, reused, ImportabilityReport(), False
+        return reused, ImportabilityReport(), False
     tmp = tmp_path_factory.mktemp("import-env")
     env = expand_env(ctx.spec.test_env, {"tmp": str(tmp), **database_values(throwaway_sqlite(tmp))}, "test_env")
     env.setdefault("DATABASE_URL", throwaway_sqlite(tmp))  # the guard's allowed database, as for the app
     fresh = check_importability(_sandbox(ctx, tmp_path_factory), todo, python=ctx.python, env=env)
-    return keys, reused, fresh, True
+    return reused, fresh, True
 
 
 def _importability_plan(ctx: Context, scan: Any) -> Any:
@@ -190,13 +185,11 @@ def importability_report(ctx: Context, tmp_path_factory: pytest.TempPathFactory)
 
     def build() -> Any:
         scan = _indexed(ctx.import_scan)
-        if not incremental.stored_importability(ctx):  # a cold run: the child may still be running,
-            files = importable_files(ctx)              # so the keys are computed here meanwhile
+        planned_with = scan if incremental.stored_importability(ctx) else None
+        files, keys, _ = _importability_plan(ctx, planned_with)
+        if keys is None:  # a cold run: the keys are computed here while the child may still run
             keys = incremental.importability_keys(ctx, scan, files)
-            _, reused, fresh, ran = _importability_started(ctx, tmp_path_factory, None)
-        else:
-            files, keys, reused = _importability_plan(ctx, scan)
-            _, reused, fresh, ran = _importability_started(ctx, tmp_path_factory, scan)
+        reused, fresh, ran = _importability_started(ctx, tmp_path_factory, planned_with)
         return incremental.importability_merge(ctx, files, keys, reused, fresh, ran)
 
     return ctx.cached("importability_report", build)

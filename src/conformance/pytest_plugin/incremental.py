@@ -16,7 +16,11 @@ violation.
   statements, dynamic import calls, deptry comments, parse errors; not function bodies), every
   other backend file's id, the spec, the environment (and the contracts file);
 - importability, per module: its static import closure (checks.imports.closure), the list of
-  backend files, every non-Python backend file, the environment and `test_env`.
+  backend files, every non-Python backend file, the environment and `test_env`;
+- whatever is computed from the import scan alone (from_scan: the static import checks,
+  first-party names, imports_key, entry points; the importability verdicts of a clean run):
+  scan_key, every indexed file's content, HEAD, the spec and the environment. An unchanged tree
+  never builds the scan.
 """
 
 from __future__ import annotations
@@ -107,7 +111,7 @@ def structure(ctx: Context, build: Callable[[], Any]) -> Any:
 
     key = structure_key(ctx)
     report = ctx.store().load("structure", key)
-    if report is MISS or not unchanged(ctx.index().root, getattr(report, "seen", {"": None})):
+    if report is MISS or not unchanged(ctx.index().root, report.seen):
         report = build()
         ctx.store().save("structure", key, report)
     return report
