@@ -79,9 +79,9 @@ def test_entry_point_not_imported(conformance_context, from_scan):
     """main.py and other top-level modules sit above the layers; import-linter cannot take them
     as root packages, so imports of them from inside the layers are checked here."""
     from conformance.checks.imports.contracts_config import root_packages
+    from conformance.pytest_plugin.incremental import file_bytes
 
     config = _contracts_file(conformance_context)
-    from conformance.pytest_plugin.incremental import file_bytes
 
     def check(scan):  # plain data, kept in the run cache
         result = entrypoints.check_entry_point_imports(scan, root_packages(config))

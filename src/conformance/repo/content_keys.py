@@ -39,7 +39,6 @@ class ContentKeys:
             h.update(os.fsencode(path) + b"\0" + self.of(path).encode() + b"\0")
         return h.hexdigest()
 
-
     def shape(self) -> str:
         """One id for the names and kinds of the files, not the contents of regular files: what
         checks that judge names (the structure report) depend on. .gitignore files (their rules

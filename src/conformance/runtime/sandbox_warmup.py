@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from conformance.repo.index import RepoIndex
+from conformance.runtime import sandbox_sync  # imported before any fork: the child imports nothing
 
 WARMUP_TIMEOUT = 300.0
 
@@ -25,15 +26,11 @@ def start(index: RepoIndex, ids: dict[str, str], base: Path) -> int | None:
     the child)."""
     if not hasattr(os, "fork") or threading.active_count() > 1:
         return None
-    from conformance.runtime import sandbox_sync  # noqa: F401 - imported here, not in the child
-
     pid = os.fork()
     if pid:
         return pid
     code = 1
     try:  # the child: sync, then leave at once (no atexit handlers, no buffers of the parent's)
-        from conformance.runtime import sandbox_sync
-
         sandbox_sync._held.clear()  # the parent's locks are not this process's: take it here
         code = 0 if sandbox_sync.synced_sandbox(index, ids, base) is not None else 1
     except BaseException:  # noqa: BLE001 - the tests' own sync repairs whatever happened
