@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from selftests.procscan import leftover_processes
 from selftests.trees import PROJECT, reference_repo
@@ -79,15 +80,40 @@ def test_port_already_taken_fails_with_the_servers_error(tmp_path):
     assert list(private_tmp.iterdir()) == []
 
 
-def test_ctrl_c_while_the_prefetched_import_check_runs_leaves_no_process_and_no_temp_dir(tmp_path):
-    """The importability child starts in a background thread when collection ends (and a forked
-    child warms the kept sandbox before); Ctrl-C in the main thread must still stop them (the
-    import check's process group too) and remove the temp root."""
+def _slow_import_repo(tmp_path: Path) -> Any:
     repo = reference_repo(tmp_path / "chatai")
-    repo.write({"backend/services/slow_import.py": "import time\n\ntime.sleep(120)\n"}).commit("slow at import")
-    # with a run cache: the forked sandbox warm-up runs too, and must not survive either
-    argv, env, private_tmp = _suite(tmp_path, repo.root / "backend", str(PROJECT / "tests/imports"),
-                                    "-m", "not startup", f"--conformance-cache-dir={tmp_path / 'cache'}")
+    return repo.write({"backend/services/slow_import.py": "import time\n\ntime.sleep(120)\n"}).commit("slow at import")
+
+
+def test_an_import_check_no_selected_test_needs_is_stopped_when_collection_ends(tmp_path):
+    """A run with nothing stored starts the importability child when the session starts, before
+    pytest knows which tests are selected; a selection without the import check must not wait
+    for it (here a module sleeps 120 s at import) nor leave it running."""
+    repo = _slow_import_repo(tmp_path)
+    argv, env, private_tmp = _suite(tmp_path, repo.root / "backend", str(PROJECT / "tests/structure/test_layout.py"),
+                                    "-k", "test_root_files", f"--conformance-cache-dir={tmp_path / 'cache'}")
+    done = subprocess.run(argv, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "1 passed" in done.stdout, done.stdout[-3000:]
+    assert leftover_processes(env_marker=f"TMPDIR={private_tmp}") == []
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_ctrl_c_while_the_prefetched_import_check_runs_leaves_no_process_and_no_temp_dir(tmp_path):
+    """The importability child starts in a background thread when the session starts (and a
+    forked child warms the kept sandbox before); Ctrl-C in the main thread must still stop them
+    (the import check's process group too) and remove the temp root."""
+    repo = _slow_import_repo(tmp_path)
+    cache = f"--conformance-cache-dir={tmp_path / 'cache'}"
+    # a first run keeps a sandbox in the run cache (and no import results): the second one warms
+    # it in a forked child before it starts the import check, and that child must not survive either
+    first, env, _ = _suite(tmp_path, repo.root / "backend", str(PROJECT / "tests/structure/test_layout.py"),
+                           "-k", "test_root_files", cache)
+    assert subprocess.run(first, cwd=PROJECT, env=env, capture_output=True, timeout=90).returncode == 0
+    assert list((tmp_path / "cache").rglob("sandbox/manifest.pickle")), "the first run kept no sandbox"
+    (tmp_path / "second").mkdir()
+    argv, env, private_tmp = _suite(tmp_path / "second", repo.root / "backend", str(PROJECT / "tests/imports"),
+                                    "-m", "not startup", cache)
     marker = f"TMPDIR={private_tmp}"
     output = _interrupt_once_running(argv, env, marker, "--import-check", "the child never started",
                                      settle=1.0)  # well inside the slow module's import

@@ -195,40 +195,79 @@ def importability_report(ctx: Context, tmp_path_factory: pytest.TempPathFactory)
     return ctx.cached("importability_report", build)
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start the importability child in a background thread, to run on another core while the
-    static checks run here: at once in a cold run (every module is imported), else as soon as
-    the import scan says which modules changed. The scan itself stays in the tests' thread:
-    CPython 3.11 cannot parse in two threads at once ("AST constructor recursion depth
-    mismatch"), and pytest parses too. Serial runs only: with xdist the workers already run side
-    by side, and one of them computes it for all."""
-    from conformance.pytest_plugin import incremental
-
-    config = session.config
+def _prefetch_config(config: pytest.Config) -> tuple[Context, pytest.TempPathFactory] | None:
+    """The context and temp factory of a serial run that may start the importability child early.
+    Serial runs only: with xdist the workers already run side by side, and one of them computes
+    it for all."""
     ctx = config.stash.get(CONTEXT, None)
     factory = getattr(config, "_tmp_path_factory", None)
     if ctx is None or factory is None or hasattr(config, "workerinput") or config.option.collectonly:
-        return
-    if not any("importability" in getattr(item, "fixturenames", ()) for item in session.items):
-        return
-    try:
-        stored = incremental.stored_importability(ctx)
-    except RepoError:
-        return  # the fixtures report it
+        return None
+    if getattr(config.option, "numprocesses", None):
+        return None
+    return ctx, factory
+
+
+def _start_importability(ctx: Context, factory: pytest.TempPathFactory, scan: Any) -> None:
+    """Make the sandbox copy (and, with a scan, the reuse plan) here, then start the child in a
+    background thread that only waits for it: file copying in a thread competing with this one
+    for the GIL takes ten times as long."""
     factory.getbasetemp()  # made here: its first call empties the dir, not safe from two threads
-    if stored and incremental.importability_results_kept(ctx):
-        return  # nothing the scan reads changed: no module is imported again
-    # The sandbox copy and, when results are kept, the scan and the reuse plan are made here,
-    # before the tests start: file copying in a thread competing with this one for the GIL takes
-    # ten times as long. The thread then only starts the child and waits for it.
     try:
         _sandbox(ctx, factory)
-        scan = ctx.import_scan() if stored else None
         _importability_plan(ctx, scan)
     except (RepoError, pytest.fail.Exception):
         return  # the fixtures report it
     ctx.prefetch("importability_run", lambda: _importability_started(ctx, factory, scan))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A run with no stored importability results imports every module whatever the scan says:
+    start the child now, so it runs on another core while pytest collects and the static checks
+    run. Stopped at the end of collection when no selected test asks for it."""
+    from conformance.pytest_plugin import incremental
+
+    found = _prefetch_config(session.config)
+    if found is None:
+        return
+    ctx, factory = found
+    try:
+        if incremental.stored_importability(ctx):
+            return  # the scan decides which modules to import again: pytest_collection_finish
+    except RepoError:
+        return  # the fixtures report it
+    _start_importability(ctx, factory, None)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """With stored results, start the importability child as soon as the import scan says which
+    modules changed (nothing at all when the tree is unchanged). The scan stays in the tests'
+    thread: CPython 3.11 cannot parse in two threads at once ("AST constructor recursion depth
+    mismatch"), and pytest parses too. A child started early that no selected test needs is
+    stopped."""
+    from conformance.pytest_plugin import incremental
+
+    found = _prefetch_config(session.config)
+    if found is None:
+        return
+    ctx, factory = found
+    selected = any("importability" in getattr(item, "fixturenames", ()) for item in session.items)
+    if ctx.prefetching("importability_run"):
+        if not selected:
+            ctx.stop_prefetches()
+        return
+    if not selected:
+        return
+    try:
+        stored = incremental.stored_importability(ctx)
+        if not stored or incremental.importability_results_kept(ctx):
+            return  # a cold run whose child could not start (the fixtures say why), or an unchanged tree
+        scan = ctx.import_scan()
+    except (RepoError, pytest.fail.Exception):
+        return  # the fixtures report it
+    _start_importability(ctx, factory, scan)
 
 
 @pytest.fixture(scope="session")
@@ -239,9 +278,10 @@ def importability(conformance_context: Context, dependency_report: Any, resoluti
     from conformance.pytest_plugin import incremental
 
     def compute() -> Any:
-        report = importability_report(conformance_context, tmp_path_factory)
+        # the scan and the structure report first: made here while the child still imports, not after
         scan = _indexed(conformance_context.import_scan)
         structure = _indexed(conformance_context.structure)  # a shadowed module is the clash check's finding
+        report = importability_report(conformance_context, tmp_path_factory)
         others = {"test_module_package_clash": structure.result(RuleId.MODULE_PACKAGE_CLASH).findings}
         if not dependency_report.skipped:
             others["test_dependencies_declared[missing]"] = dependency_report.findings.get("missing", [])

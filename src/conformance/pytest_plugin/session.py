@@ -100,12 +100,14 @@ class Context:
 
     def start_warmup(self) -> None:
         """Warm the kept sandbox in a forked child while pytest configures and collects (serial
-        runs with the run cache on; nothing else runs in this process yet, so forking is safe)."""
-        from conformance.runtime import sandbox_warmup
+        runs with the run cache on; nothing else runs in this process yet, so forking is safe).
+        Only a copy kept by an earlier run: a first copy is made at once when the session starts
+        (it is quicker than the fork, and the importability child waits for it)."""
+        from conformance.runtime import sandbox_sync, sandbox_warmup
 
         try:
             store = self.store()
-            if store.enabled:
+            if store.enabled and sandbox_sync.is_kept(store.directory / "sandbox"):
                 self._warmup = sandbox_warmup.start(self.index(), self.content().ids, store.directory / "sandbox")
         except (RepoError, OSError):
             self._warmup = None  # the fixtures meet the problem again and report it
@@ -115,6 +117,10 @@ class Context:
 
         sandbox_warmup.finish(self._warmup)
         self._warmup = None
+
+    def prefetching(self, key: str) -> bool:
+        """Whether a prefetch of `key` was started in this process."""
+        return any(thread.name == f"conformance-prefetch-{key}" for thread in self._prefetches)
 
     def stop_prefetches(self) -> None:
         """End of the run: stop what a prefetch still runs (an interrupted run), children included."""

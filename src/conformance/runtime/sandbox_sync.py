@@ -53,6 +53,11 @@ def synced_sandbox(index: RepoIndex, ids: dict[str, str], base: Path) -> Path | 
     return finish_copy(index, tree)
 
 
+def is_kept(base: Path) -> bool:
+    """Whether an earlier run kept a sandbox under `base` (its manifest was written)."""
+    return (base / MANIFEST).is_file()
+
+
 def _sync(index: RepoIndex, tree: Path, wanted: dict[str, str], manifest: dict[str, tuple[str, Signature]]
           ) -> dict[str, tuple[str, Signature]]:
     """Make `tree` hold exactly the wanted files; return the new manifest."""

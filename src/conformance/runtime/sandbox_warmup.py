@@ -8,6 +8,7 @@ signature, so a child that failed, was killed or never ran changes nothing but t
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
@@ -30,6 +31,7 @@ def start(index: RepoIndex, ids: dict[str, str], base: Path) -> int | None:
     if pid:
         return pid
     code = 1
+    gc.disable()  # a collection would walk, and so copy page by page, the whole heap shared with the parent
     try:  # the child: sync, then leave at once (no atexit handlers, no buffers of the parent's)
         sandbox_sync._held.clear()  # the parent's locks are not this process's: take it here
         code = 0 if sandbox_sync.synced_sandbox(index, ids, base) is not None else 1
