@@ -254,6 +254,33 @@ def test_a_hanging_module_is_reported_alone_and_the_others_are_checked(tmp_path:
     assert seconds < 30
 
 
+def test_modules_that_end_the_run_are_reported_alone_and_the_others_are_checked(tmp_path: Path):
+    """A module that raises KeyboardInterrupt or calls pytest.exit() at import ends the child's
+    session; one that crashes the interpreter (SIGSEGV) kills it before anything is written. Each
+    is one failure saying so, and the child runs again without it, so the modules after it are
+    still imported (and their failures found)."""
+    backend = write_tree(tmp_path / "backend", {
+        **SMALL,
+        "api/ctrl_c.py": "raise KeyboardInterrupt\n",
+        "api/exits.py": "import pytest\npytest.exit('leaving', returncode=4)\n",
+        "api/segfault.py": "import ctypes\nctypes.string_at(0)\n",
+        "api/later.py": "raise ValueError('x')\n",
+    })
+    report, _ = timed_check(backend, timeout=120)
+    assert report.error is None
+    assert report.checked == ["api/__init__.py", "api/a.py", "api/b.py", "api/ctrl_c.py", "api/exits.py",
+                              "api/later.py", "api/segfault.py", "main.py"]
+    stopped = ("the import stopped the whole pytest run (KeyboardInterrupt, or pytest.exit() at import); the other "
+               "modules were imported without it")
+    assert report.failures == {
+        "api/ctrl_c.py": failure("api/ctrl_c.py", stopped),
+        "api/exits.py": failure("api/exits.py", stopped),
+        "api/segfault.py": failure("api/segfault.py", "the interpreter was killed by SIGSEGV while importing this "
+                                   "module (os._exit() or a crash at import)"),
+        "api/later.py": failure("api/later.py", "ValueError: x", origin="api/later.py:1"),
+    }
+
+
 def test_a_deep_namespace_chain_is_one_failure_without_importing_it(tmp_path: Path):
     """120 nested directories without __init__.py: CPython would need ~2**120 steps to import the
     leaf, so it is reported as too deep instead of stalling the child; the rest is checked."""

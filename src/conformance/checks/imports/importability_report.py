@@ -1,10 +1,7 @@
-"""What the importability child reports, read into an ImportabilityReport (importability_run.py
-runs the child; importability_verdicts.py judges the report).
-
-Read from the child's junit XML (one testcase per module, the exception in its failure) and,
-when the child died before writing it, from its `-v` output: pytest prints a module's node id
-before importing it and the outcome after, so the last node line without an outcome is the
-module that never returned. Paths are backend-relative POSIX paths throughout.
+"""What the importability child reports, as an ImportabilityReport (importability_run.py runs
+the child, importability_child.py reads its results file, importability_verdicts.py judges the
+report): the failure of one module, its exception line, where it was raised, and the
+third-party name a ModuleNotFoundError is missing. Paths are backend-relative POSIX paths.
 """
 
 from __future__ import annotations
@@ -12,25 +9,18 @@ from __future__ import annotations
 import os
 import re
 import signal
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from importlib.machinery import EXTENSION_SUFFIXES, SOURCE_SUFFIXES
 from pathlib import Path, PurePosixPath
 
-ITEM = "import-check"  # the plugin's item name: node ids are "<file>::import-check"
 MAX_ERROR = 600  # characters kept of one exception message
-WATCHDOG_MARK = "conformance-import-watchdog:"  # the child's line naming the module its watchdog stopped
-WATCHDOG_EXIT = 86  # the child's exit code when its watchdog stopped it
 
 MISSING_MODULE = re.compile(r"No module named '([^']+)'")
 EXCEPTION_LINE = re.compile(
     r"^(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?::\s.*|(?<=Error)|(?<=Exception)|(?<=Exit)|(?<=Interrupt))$")
 MISMATCH = re.compile(r"ImportPathMismatchError: \('([^']*)', '([^']*)', \w*\('([^']*)'\)\)")
-NODE_LINE = re.compile(rf"^(?P<node>.+?)::{ITEM}(?P<rest>.*)$", re.MULTILINE)
 SYNTAX_FILE = re.compile(r'File "([^"]+)", line (\d+)')
 FRAME = re.compile(r"^([^\s:][^:\n]*):(\d+): in ", re.MULTILINE)
-OUTCOME = re.compile(r"^\s+(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b")
-WATCHDOG_LINE = re.compile(rf"^{re.escape(WATCHDOG_MARK)} (?P<node>.+?)::{ITEM}\s*$", re.MULTILINE)
 
 
 @dataclass
@@ -72,30 +62,7 @@ def module_name(path: str) -> str:
     return ".".join(parts)
 
 
-def read_junit(backend: Path, junit: Path) -> ImportabilityReport | None:
-    """The child's junit XML as a report; None when the child died before writing it."""
-    try:
-        root = ET.parse(junit).getroot()
-    except (OSError, ET.ParseError):
-        return None
-    report = ImportabilityReport()
-    for case in root.iter("testcase"):
-        rel = backend_relative(backend, case.get("file") or "")
-        if rel is None:
-            continue
-        report.checked.append(rel)
-        problem = case.find("failure")
-        if problem is None:
-            problem = case.find("error")
-        if problem is not None:
-            error = _exception_line(problem.get("message") or "", problem.text or "")
-            failure = import_failure(backend, rel, _explain_mismatch(error, backend))
-            failure.origin = _origin(backend, problem.get("message") or "", problem.text or "")
-            report.failures[rel] = failure
-    return report
-
-
-def _origin(backend: Path, message: str, text: str) -> str | None:
+def exception_origin(backend: Path, message: str, text: str) -> str | None:
     """Where the exception was raised, as backend-relative "path:line": the file a
     SyntaxError names, else the last traceback frame (pytest's short format writes
     `path:line: in <module>` per frame). One cause seen from many importers has one origin."""
@@ -112,23 +79,8 @@ def _origin(backend: Path, message: str, text: str) -> str | None:
     return f"{rel}:{line}" if rel else None
 
 
-def running_file(backend: Path, output: str) -> str | None:
-    """The file whose import had started but not finished when the child stopped.
-
-    With -v pytest writes "<file>::import-check " before running the item and the outcome
-    after it, so the last node line without an outcome is the one that never returned.
-    """
-    last = None
-    for match in NODE_LINE.finditer(output):
-        if not match["node"].startswith(("PASSED ", "FAILED ", "ERROR ")):
-            last = match
-    if last is None or OUTCOME.match(last["rest"]):
-        return None
-    return backend_relative(backend, last["node"])
-
-
 def backend_relative(backend: Path, node_path: str) -> str | None:
-    """A node's or junit file's path as a backend-relative POSIX path, if it is in the backend."""
+    """A node's file path as a backend-relative POSIX path, if it is in the backend."""
     path = Path(os.path.normpath(backend / node_path))
     try:
         return path.relative_to(backend).as_posix()
@@ -141,8 +93,8 @@ def import_failure(backend: Path, rel: str, error: str, kind: str | None = None)
     return ImportFailure(rel, module_name(rel), error, _missing_dependency(error, backend), kind=kind)
 
 
-def _exception_line(message: str, text: str) -> str:
-    """The exception's line from a junit failure: pytest's crash message when it is one, else the
+def exception_text(message: str, text: str) -> str:
+    """The exception's line from a failure: pytest's crash message when it is one, else the
     last "Name: message" line of the report (SyntaxError and hidden tracebacks start with "E ")."""
     message = message.strip()
     if message and not message.startswith("E "):
@@ -155,7 +107,7 @@ def _exception_line(message: str, text: str) -> str:
     return _shorten(" ".join((message or text).split())) or "import failed (no message)"
 
 
-def _explain_mismatch(error: str, backend: Path) -> str:
+def explain_mismatch(error: str, backend: Path) -> str:
     """Make pytest's ImportPathMismatchError tuple say which file the name really loads."""
     match = MISMATCH.search(error)
     if not match:

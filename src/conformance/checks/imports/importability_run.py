@@ -1,6 +1,6 @@
 """test_importable's child: every production module imported in a child pytest (the only
-part of the importability check that starts processes; importability_report.py reads what the
-child wrote, importability_verdicts.py judges it).
+part of the importability check that starts processes; importability_child.py is the child's
+own program and reads what it wrote, importability_verdicts.py judges it).
 
 The imports run in ONE child pytest under the backend's own interpreter, with the PyPI plugin
 pytest-import-check (GPL-2.0-or-later; called as a program, none of its code is copied here).
@@ -18,14 +18,15 @@ How the child is isolated from the backend's own test setup:
     whose records nobody reads (a warning is not an import failure); they were two thirds of
     the child's time on 5,000 modules (14.7 s -> 8.0 s). faulthandler, skipping, stepwise and
     doctest are off too: no item has marks, and a hard crash is found from the exit status and
-    the `-v` output (a SIGSEGV at import is reported as such, without faulthandler's dump);
-    the other plugins that hook every item without a use here are off too (QUIET_PLUGINS);
+    the results file (a SIGSEGV at import is reported as such, without faulthandler's dump);
+    junitxml and the other plugins that hook every item without a use here are off too
+    (QUIET_PLUGINS), and `-q`: the child's own plugin writes the results (importability_child.py);
   * `-p no:python` (test_*.py are imported as modules, not run as tests), `-p no:cacheprovider`
     (no .pytest_cache), `--assert=plain` (no assertion rewriting), `python -B` plus
     PYTHONDONTWRITEBYTECODE=1 (no __pycache__): the backend tree stays byte-identical;
-  * the junit XML and the ini live in a TemporaryDirectory outside the backend;
-  * the module's own output is captured by pytest and never echoed (`--show-capture=no`, junit
-    logging off), so a module printing megabytes costs nothing.
+  * the results file and the ini live in a TemporaryDirectory outside the backend;
+  * the module's own output is captured by pytest and never echoed (`--show-capture=no`), so a
+    module printing megabytes costs nothing.
 
 What pytest-import-check 0.0.4 does, found by trying it:
   * It imports in pytest's "prepend" mode. A file whose directory has no __init__.py is by
@@ -40,16 +41,16 @@ What pytest-import-check 0.0.4 does, found by trying it:
     beside database/ (the package wins), or a root module shadowing a module pytest already
     imported (logging.py, types.py). Those are real defects; the message says where it went.
   * sys.exit() at import is a normal failure ("SystemExit: 3"). os._exit() or a hard crash
-    kills the child before the junit XML is written (os._exit(0) even exits with code 0): we
-    find the module being imported from `-v` output (pytest prints the node id before running
-    it), record it as a failure and run the child again without it.
+    kills the child before the session finishes (os._exit(0) even exits with code 0): the
+    results file names the module whose import started without an outcome; it is recorded as a
+    failure and the child runs again without it.
   * All modules import in one interpreter, in the order given: a module that only imports
     because an earlier one patched something passes here.
 
 Pathological trees, in bounded time:
   * A module that hangs at import (a sleep, a network call, an endless loop) is stopped by a
-    watchdog thread in the child after `module_timeout` seconds: the child writes WATCHDOG_MARK
-    and exits with WATCHDOG_EXIT, and the module is reported alone ("did not finish importing
+    watchdog thread in the child after `module_timeout` seconds: the child records it and
+    exits with WATCHDOG_EXIT, and the module is reported alone ("did not finish importing
     within Ns") while the child is run again without it, as for a crash. The overall `timeout`
     stays the bound for everything (a C call that holds the GIL is only stopped by that).
   * Importing a module under N nested namespace directories (no __init__.py) costs about 2**N
@@ -72,9 +73,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from conformance.checks.imports.importability_child import CHILD, WATCHDOG_EXIT, ChildResults, read_results
 from conformance.checks.imports.importability_report import (
-    MISSING_MODULE, WATCHDOG_EXIT, WATCHDOG_LINE, WATCHDOG_MARK, ImportabilityReport, ImportFailure,
-    backend_relative, describe_exit, import_failure, read_junit, running_file, tail)
+    MISSING_MODULE, ImportabilityReport, ImportFailure, describe_exit, import_failure, tail)
 from conformance.proc.childenv import child_env
 from conformance.proc.dbguard import Guard, scratch_dirs
 from conformance.proc.processes import Completed, ProcessTimeout, run
@@ -84,49 +85,6 @@ PROBE_TIMEOUT = 30.0
 MAX_RESTARTS = 5  # child crashes (os._exit at import) tolerated before giving up
 MODULE_TIMEOUT = 30.0  # seconds one module may take to import before the watchdog stops the child
 MAX_NAMESPACE_DEPTH = 16  # nested namespace directories above a module before importing it is hopeless
-
-# The child: pytest with a watchdog plugin that stops the interpreter when one item (one module's
-# import) runs longer than the limit. os._exit, because a hanging import cannot be interrupted
-# reliably (it may catch every exception, or sit in a C call); the parent then retries without it.
-WATCHDOG = f"""
-import gc, os, sys, threading, time
-import pytest
-limit = float(sys.argv.pop(1))
-report_fd = os.dup(2)  # before pytest captures fd 2
-
-
-class Watchdog:
-    # One thread for the whole run, polling the item in progress: a timer thread per item cost
-    # seconds on thousands of modules.
-    def __init__(self):
-        self.current = None  # (node id, monotonic deadline) of the import in progress
-        threading.Thread(target=self.watch, daemon=True).start()
-
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_protocol(self, item, nextitem):
-        self.current = (item.nodeid, time.monotonic() + limit)
-        try:
-            yield
-        finally:
-            self.current = None
-
-    def watch(self):
-        while True:
-            time.sleep(min(0.2, limit / 4))
-            current = self.current
-            if current is not None and time.monotonic() > current[1]:
-                os.write(report_fd, ("\\n{WATCHDOG_MARK} " + current[0] + "\\n").encode("utf-8", "backslashreplace"))
-                os._exit({WATCHDOG_EXIT})
-
-
-# Importing thousands of modules allocates millions of long-lived objects (modules, classes,
-# functions): at the default thresholds the collector walks them again and again for garbage
-# there is little of. Fewer, later collections: a tenth of the child's time on 1,000 modules.
-gc.set_threshold(10000, 20, 20)
-code = pytest.main(sys.argv[1:], plugins=[Watchdog()])
-sys.stdout.flush()
-sys.exit(int(code))
-"""
 
 PROBE = "import pytest, pytest_import_check"
 
@@ -283,9 +241,11 @@ def _pytest_env(env: Mapping[str, str] | None, backend: Path, tmp: Path) -> dict
 @dataclass
 class _Attempt:
     report: ImportabilityReport
-    crashed: str | None = None  # the file being imported when the child died: retry without it
+    crashed: str | None = None  # the file whose import ended the child: retry without it
     returncode: int = 0
-    hung: bool = False  # the watchdog stopped the child: `crashed` did not finish importing in time
+    # how: "crash" (the interpreter died), "hung" (the watchdog stopped it: the import did not finish
+    # in time), "stopped" (the import ended the pytest session: KeyboardInterrupt, pytest.exit())
+    how: str = "crash"
 
 
 class _Run:
@@ -312,11 +272,15 @@ class _Run:
             attempt = self.attempt(pending, number)
             if attempt.crashed not in pending:  # no crash, or not one we can retry without
                 break
-            if attempt.hung:
+            if attempt.how == "hung":
                 crashed[attempt.crashed] = import_failure(self.backend, 
                     attempt.crashed, f"did not finish importing within {self.module_timeout:g}s and was stopped "
                     "(it blocks at import: a network call, a sleep, input(), an endless loop?); the other "
                     "modules were imported without it", kind="timeout")
+            elif attempt.how == "stopped":
+                crashed[attempt.crashed] = import_failure(self.backend, 
+                    attempt.crashed, "the import stopped the whole pytest run (KeyboardInterrupt, or pytest.exit() "
+                    "at import); the other modules were imported without it")
             else:
                 crashed[attempt.crashed] = import_failure(self.backend, 
                     attempt.crashed, f"the interpreter {describe_exit(attempt.returncode)} while importing "
@@ -347,63 +311,56 @@ class _Run:
                     kind="namespace")
         return found
 
-    def argv(self, files: list[str], junit: Path) -> list[str]:
+    def argv(self, files: list[str], results: Path) -> list[str]:
         targets = collection_targets(files, self.on_disk)
         return [
-            self.python, "-B", "-c", WATCHDOG, str(self.module_timeout),
+            self.python, "-B", "-c", CHILD, str(self.module_timeout), str(results),
             "-p", "pytest_import_check.plugin", "-p", "no:python", "-p", "no:cacheprovider",
             "-p", "no:logging", "-p", "no:warnings", "-p", "no:faulthandler", "-p", "no:skipping",
-            "-p", "no:stepwise", "-p", "no:doctest", *QUIET_PLUGINS,
+            "-p", "no:stepwise", "-p", "no:doctest", "-p", "no:junitxml", *QUIET_PLUGINS,
             "--import-check", "--import-mode=prepend", "-o", "consider_namespace_packages=true",
             "-c", str(self.ini), "--rootdir", str(self.backend), "--noconftest", "--assert=plain",
-            f"--junitxml={junit}", "-o", "junit_family=xunit1", "-o", "junit_logging=no",
-            "-v", "--tb=short", "-rN", "--show-capture=no", "--color=no", "--code-highlight=no",
+            "-q", "--tb=short", "-rN", "--show-capture=no", "--color=no", "--code-highlight=no",
             "-o", "norecursedirs=node_modules .* __pycache__",
             "--", *targets,
         ]
 
     def attempt(self, files: list[str], number: int) -> _Attempt:
-        junit = self.tmp / f"junit-{number}.xml"
+        results = self.tmp / f"results-{number}.jsonl"
         left = self.deadline - time.monotonic()
         if left <= 0:
             return _Attempt(ImportabilityReport(error=self.timeout_message(None)))
         try:
-            done = run(self.argv(files, junit), cwd=self.backend, env=self.env, timeout=left)
+            done = run(self.argv(files, results), cwd=self.backend, env=self.env, timeout=left)
         except ProcessTimeout as exc:
-            return self.timed_out(junit, exc.output.decode("utf-8", "replace"))
+            return self.timed_out(read_results(self.backend, results))
         except OSError as exc:
             return _Attempt(ImportabilityReport(error=f"backend interpreter {self.python} cannot start: {exc}"))
-        return self.finished(junit, done)
+        return self.finished(read_results(self.backend, results), done)
 
-    def finished(self, junit: Path, done: Completed) -> _Attempt:
-        report = read_junit(self.backend, junit)
+    def finished(self, child: ChildResults, done: Completed) -> _Attempt:
+        report, running = child.report, child.running
         if report is not None and done.returncode in (0, 1, 5):
             return _Attempt(report)
         output = done.text + "\n" + done.error_text
-        stopped = WATCHDOG_LINE.search(output) if done.returncode == WATCHDOG_EXIT else None
-        if stopped is not None and (hung := backend_relative(self.backend, stopped["node"])) is not None:
-            error = f"the import of {hung} did not finish within {self.module_timeout:g}s"
-            return _Attempt(ImportabilityReport(error=error), crashed=hung, returncode=done.returncode, hung=True)
-        running = running_file(self.backend, output)
-        if report is None and running is not None:
+        if done.returncode == WATCHDOG_EXIT and child.stopped is not None:
+            error = f"the import of {child.stopped} did not finish within {self.module_timeout:g}s"
+            return _Attempt(ImportabilityReport(error=error), crashed=child.stopped, returncode=done.returncode,
+                            how="hung")
+        if running is not None:  # an import started and never returned an outcome
             error = f"the child pytest {describe_exit(done.returncode)} while importing {running}"
-            return _Attempt(ImportabilityReport(error=error), crashed=running, returncode=done.returncode)
+            return _Attempt(ImportabilityReport(error=error), crashed=running, returncode=done.returncode,
+                            how="crash" if report is None else "stopped")
         report = report or ImportabilityReport()
-        if running is not None:
-            report.failures[running] = import_failure(self.backend, running, "the import stopped the whole pytest run "
-                                                    "(KeyboardInterrupt or pytest.exit() at import)")
-            report.checked.append(running)
-        report.error = (f"the child pytest {describe_exit(done.returncode)}"
-                        f"{' while importing ' + running if running else ''}: {tail(output)}")
+        report.error = f"the child pytest {describe_exit(done.returncode)}: {tail(output)}"
         return _Attempt(report)
 
-    def timed_out(self, junit: Path, output: str) -> _Attempt:
-        report = read_junit(self.backend, junit)
-        if report is not None:  # all imports done; the interpreter did not exit
-            report.error = (f"timeout: the child pytest finished importing but did not exit within "
-                            f"{self.timeout:g}s (a module left a non-daemon thread or a child process running)")
-            return _Attempt(report)
-        running = running_file(self.backend, output)
+    def timed_out(self, child: ChildResults) -> _Attempt:
+        if child.report is not None:  # all imports done; the interpreter did not exit
+            child.report.error = (f"timeout: the child pytest finished importing but did not exit within "
+                                  f"{self.timeout:g}s (a module left a non-daemon thread or a child process running)")
+            return _Attempt(child.report)
+        running = child.running
         report = ImportabilityReport(error=self.timeout_message(running))
         if running is not None:
             report.failures[running] = import_failure(self.backend, 
