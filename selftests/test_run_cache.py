@@ -146,3 +146,42 @@ def test_a_cache_dir_inside_the_repository_is_refused(tmp_path, run_suite):
     assert "run cache off: cache directory" in run.output and "inside the repository" in run.output
     assert run.failed == set()
     assert tree_digest(repo.root) == before
+
+
+def test_slots_no_run_used_for_a_month_are_removed(tmp_path):
+    """A moved or deleted checkout leaves its slot behind; the next run of any backend removes
+    slots unused for MAX_AGE_DAYS, except one whose kept sandbox a running suite holds."""
+    import fcntl
+    import time
+
+    from conformance.pytest_plugin.run_cache import MAX_AGE_DAYS, USED, cache_for
+
+    root = tmp_path / "cache"
+    month_ago = time.time() - (MAX_AGE_DAYS + 1) * 86400
+
+    def slot(version: str, name: str, stamp: bool = True) -> Path:
+        where = root / version / name
+        (where / "sandbox" / "tree").mkdir(parents=True)
+        (where / "parses.pickle").write_bytes(b"x")
+        if stamp:
+            (where / USED).touch()
+            os.utime(where / USED, (month_ago, month_ago))
+        os.utime(where, (month_ago, month_ago))
+        return where
+
+    stale, unstamped, other_version = slot("0.9-py3.11", "aaaa"), slot("0.9-py3.11", "bbbb", stamp=False), \
+        slot("0.8-py3.10", "cccc")
+    held = slot("0.9-py3.11", "dddd")
+    recent = slot("0.9-py3.11", "eeee")
+    os.utime(recent / USED)  # used just now
+    (held / "sandbox" / "lock").touch()
+    with open(held / "sandbox" / "lock", "w") as lock:  # another run holds its sandbox
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        backend = tmp_path / "backend"
+        backend.mkdir()
+        cache, note = cache_for(root, backend, tmp_path / "spec.toml", None)
+    assert note is None
+    assert not stale.exists() and not unstamped.exists()
+    assert not other_version.parent.exists()  # its last slot went, and the empty version directory with it
+    assert held.exists() and recent.exists()
+    assert (cache.directory / USED).is_file()  # this run's own slot is stamped

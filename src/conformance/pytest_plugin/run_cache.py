@@ -8,7 +8,7 @@ written to a temp file beside it and renamed into place, so a reader (another xd
 another terminal) sees the old entry or the new one, never half of one. A key that differs is a
 plain miss; an entry that cannot be read or was written by another format is ignored with one
 warning and rebuilt. The suite's own source is part of every key: an edited suite never reuses
-results of the old code.
+results of the old code. A slot no run used for MAX_AGE_DAYS is removed (prune_stale).
 """
 
 from __future__ import annotations
@@ -60,6 +60,16 @@ class RunCache:
     @property
     def enabled(self) -> bool:
         return self.root is not None
+
+    def mark_used(self) -> None:
+        """Stamp the slot as used now (prune_stale removes slots no run used for a month)."""
+        if self.root is None:
+            return
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            (self.directory / USED).touch()
+        except OSError:
+            pass  # a read-only cache: saves warn once, this stays silent
 
     def _path(self, name: str) -> Path:
         return self.directory / f"{name}.pickle"
@@ -124,4 +134,50 @@ def cache_for(root: Path | None, backend: Path, spec_source: Path, repo_root: Pa
             return RunCache(None, ""), (f"cache directory {root} is inside the repository under test ({inside}); "
                                         "the cache is off (the suite writes nothing there)")
     slot = hashlib.sha1(f"{backend.resolve()}\0{spec_source.resolve()}".encode()).hexdigest()[:16]
-    return RunCache(root, slot), None
+    cache = RunCache(root, slot)
+    cache.mark_used()
+    prune_stale(root, keep=cache.directory)
+    return cache, None
+
+
+USED = "used"  # a slot's stamp file: its modification time is the slot's last run
+MAX_AGE_DAYS = 30
+
+
+def prune_stale(root: Path, keep: Path, max_age_days: float = MAX_AGE_DAYS) -> list[Path]:
+    """Remove the slots (one backend and spec, any suite or Python version) under `root` that no
+    run used for `max_age_days`: a moved or deleted checkout would otherwise keep its copy and
+    parses forever. A slot whose kept sandbox another run holds is left alone. Returns what went."""
+    import time
+
+    from conformance.runtime.sandbox_sync import remove_unless_held
+
+    cutoff = time.time() - max_age_days * 86400
+    removed = []
+    for version in _subdirs(root):
+        for slot in _subdirs(version):
+            if slot == keep or _last_used(slot) >= cutoff:
+                continue
+            if remove_unless_held(slot, slot / "sandbox"):
+                removed.append(slot)
+        try:
+            version.rmdir()  # only when it is empty now
+        except OSError:
+            pass
+    return removed
+
+
+def _subdirs(path: Path) -> list[Path]:
+    try:
+        return [entry for entry in path.iterdir() if entry.is_dir() and not entry.is_symlink()]
+    except OSError:
+        return []
+
+
+def _last_used(slot: Path) -> float:
+    for stamp in (slot / USED, slot):  # a slot of a suite version that wrote no stamp: the directory's time
+        try:
+            return stamp.stat().st_mtime
+        except OSError:
+            continue
+    return float("inf")  # unreadable: not ours to judge

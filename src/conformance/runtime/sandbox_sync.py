@@ -17,6 +17,7 @@ import os
 import pickle
 import shutil
 import stat
+import sys
 from pathlib import Path
 from typing import IO
 
@@ -115,6 +116,33 @@ def _signature(path: str) -> Signature:
     return (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
+def remove_unless_held(tree: Path, base: Path) -> bool:
+    """Remove `tree` unless a run holds the kept sandbox under `base` (inside it or not); whether
+    it was removed."""
+    lock_path = base / "lock"
+    lock = None
+    if lock_path.is_file():
+        lock = open(lock_path, "w")  # noqa: SIM115 - closed below
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            return False
+    try:
+        _remove_tree(tree)
+        return True
+    except OSError:
+        return False
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def forget_locks() -> None:
+    """In a forked child: the parent's locks are not this process's to release or hold."""
+    _held.clear()
+
+
 def _remove_tree(path: Path) -> None:
     """Remove a directory the backend's code may have made read-only."""
     def writable_again(function: object, failed: str, _exc: object) -> None:
@@ -122,12 +150,18 @@ def _remove_tree(path: Path) -> None:
         os.chmod(parent, stat.S_IRWXU)
         if os.path.isdir(failed) and not os.path.islink(failed):
             os.chmod(failed, stat.S_IRWXU)
-            shutil.rmtree(failed, onerror=writable_again)
+            remove(failed)
         else:
             os.unlink(failed)
 
+    def remove(tree: str | Path) -> None:
+        if sys.version_info >= (3, 12):  # onerror is deprecated there; onexc gets the same three arguments
+            shutil.rmtree(tree, onexc=writable_again)
+        else:
+            shutil.rmtree(tree, onerror=writable_again)
+
     if path.exists() or path.is_symlink():
-        shutil.rmtree(path, onerror=writable_again)
+        remove(path)
 
 
 def _load(path: Path) -> dict[str, tuple[str, Signature]]:

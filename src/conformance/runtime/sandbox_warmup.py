@@ -33,7 +33,7 @@ def start(index: RepoIndex, ids: dict[str, str], base: Path) -> int | None:
     code = 1
     gc.disable()  # a collection would walk, and so copy page by page, the whole heap shared with the parent
     try:  # the child: sync, then leave at once (no atexit handlers, no buffers of the parent's)
-        sandbox_sync._held.clear()  # the parent's locks are not this process's: take it here
+        sandbox_sync.forget_locks()  # the parent's locks are not this process's: take it here
         code = 0 if sandbox_sync.synced_sandbox(index, ids, base) is not None else 1
     except BaseException:  # noqa: BLE001 - the tests' own sync repairs whatever happened
         code = 1
