@@ -122,11 +122,6 @@ def main() -> None:
               "rounds' ratios); "
               f"warm / empty session = {warm / empty_session:.2f}x (target <= 3x); "
               f"warm after one api change / cold = {edited / cold:.2f}x (target <= 0.25x)")
-    for size in args.sizes:
-        lint = times[f"{size} modules: lint-imports alone"]
-        fast = times[f"{size} modules: -m 'not startup' (serial)"]
-        print(f"{size} modules: fast subset / (lint-imports + empty session) = {fast / (lint + empty_session):.2f}x "
-              "(target <= 1.5x)")
     for small, large in zip(args.sizes, args.sizes[1:]):
         growth = times[f"{large} modules: -m 'not startup' (serial)"] / times[f"{small} modules: -m 'not startup' (serial)"]
         print(f"{small} -> {large} modules: time x{growth:.2f} for modules x{large / small:.0f} (target: at most linear)")
