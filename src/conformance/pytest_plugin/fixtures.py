@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from conformance.model.rules import RuleId
-from conformance.pytest_plugin.session import CONTEXT, Context
+from conformance.pytest_plugin.session import CONTEXT, Context, serial_run
 from conformance.repo.index import RepoError
 from conformance.model.spec import Spec
 
@@ -201,9 +201,7 @@ def _prefetch_config(config: pytest.Config) -> tuple[Context, pytest.TempPathFac
     it for all."""
     ctx = config.stash.get(CONTEXT, None)
     factory = getattr(config, "_tmp_path_factory", None)
-    if ctx is None or factory is None or hasattr(config, "workerinput") or config.option.collectonly:
-        return None
-    if getattr(config.option, "numprocesses", None):
+    if ctx is None or factory is None or not serial_run(config) or config.option.collectonly:
         return None
     return ctx, factory
 

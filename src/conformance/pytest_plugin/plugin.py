@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from conformance.pytest_plugin import options as settings
-from conformance.pytest_plugin.session import CONTEXT, Context
+from conformance.pytest_plugin.session import CONTEXT, Context, serial_run
 from conformance.model.findings import Finding, Skipped  # noqa: F401 - re-exported for test modules
 from conformance.pytest_plugin.verdicts import assert_conforms  # noqa: F401 - the suite's assertion helper
 from conformance.repo.index import RepoError
@@ -107,15 +107,10 @@ def _configure(config: pytest.Config) -> None:
         return  # no spec configured: stay inert in unrelated pytest sessions
     ctx = Context(spec=spec, backend=settings.resolve_backend(config, spec), python=settings.resolve_python(config),
                   database_url=settings.resolve_database_url(config), cache_root=settings.resolve_cache_dir(config))
-    if _serial(config) and not config.option.collectonly:
+    if serial_run(config) and not config.option.collectonly:
         ctx.start_warmup()  # the kept sandbox is copied while the contracts load and pytest collects
     config.stash[CONTEXT] = ctx
     ctx.contracts_file, ctx.contracts = settings.load_contracts(config, spec)
-
-
-def _serial(config: pytest.Config) -> bool:
-    """Neither an xdist worker nor a controller that starts workers."""
-    return not hasattr(config, "workerinput") and not getattr(config.option, "numprocesses", None)
 
 
 def context(config: pytest.Config) -> Context:

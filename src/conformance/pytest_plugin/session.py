@@ -200,3 +200,9 @@ class Context:
 
 
 CONTEXT = pytest.StashKey[Context]()
+
+
+def serial_run(config: pytest.Config) -> bool:
+    """Neither an xdist worker nor a controller that starts workers: the run that may start
+    children early (with xdist the workers already run side by side)."""
+    return not hasattr(config, "workerinput") and not getattr(config.option, "numprocesses", None)
