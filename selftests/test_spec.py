@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.model.spec import SpecError
+from conformance.model.spec import NetworkSpec, Spec, SpecError
 from conformance.model.spec_loader import load_spec
 from selftests.trees import PROJECT
 
@@ -28,10 +28,10 @@ def test_bundled_spec_encodes_the_whole_plan(spec):
     assert spec.phase_of("node_only_in_workers") == 2 and spec.phase_of("package_dir") == 3
 
 
-def _load(tmp_path: Path, text: str) -> None:
+def _load(tmp_path: Path, text: str) -> Spec:
     path = tmp_path / "spec.toml"
     path.write_text(text)
-    load_spec(path)
+    return load_spec(path)
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -47,12 +47,24 @@ def _load(tmp_path: Path, text: str) -> None:
     ('[dirs]\nlogs = { purpose = "x", runtime = true, package = true }\n',
      "[dirs.logs] a runtime dir (gitignored) cannot also be a package"),
     ("[dirs\n", "invalid TOML"),
+    ('[network]\nallow = ["redis://localhost:6379"]\n',
+     '[network.allow] "redis://localhost:6379" must be a host or host:port, e.g. "api.example.com:443" or '
+     '"127.0.0.1:6379"'),
+    ('[network]\nallow = ["localhost:99999"]\n', '[network.allow] "localhost:99999" must be a host or host:port'),
+    ('[network]\nprotected_ports = [6379, "5432"]\n',
+     "[network.protected_ports] must be a list of port numbers (1-65535), got [6379, '5432']"),
+    ('[network]\nalow = ["x"]\n', '[network] unknown key "alow" (did you mean "allow"?)'),
 ])
 def test_broken_spec_names_key_and_file(tmp_path, text, message):
     with pytest.raises(SpecError) as caught:
         _load(tmp_path, text)
     assert str(caught.value).startswith(str(tmp_path / "spec.toml") + ": ")
     assert message in str(caught.value)
+
+
+def test_network_table_is_read(tmp_path):
+    spec = _load(tmp_path, '[network]\nallow = ["api.example.com:443", "[::1]:6379", "cache"]\nprotected_ports = [7000]\n')
+    assert spec.network == NetworkSpec(("api.example.com:443", "[::1]:6379", "cache"), (7000,))
 
 
 def test_pyproject_without_table_is_an_error(tmp_path):

@@ -39,7 +39,7 @@ def app_run(conformance_context, backend_index, spec_env, sandbox_backend, tmp_p
     shown = expand_env(ctx.spec.test_env, {**values, "tmp": str(shown_tmp), "backend": ".",
                                            **database_values(throwaway_sqlite(shown_tmp))}, "test_env")
     return run_app(backend=sandbox_backend, repo_prefix=backend_index.prefix, python=ctx.python, app=ctx.spec.app,
-                   env=env, log_dir=logs, shown_env=shown)
+                   env=env, log_dir=logs, shown_env=shown, network=ctx.spec.network)
 
 
 @pytest.mark.rule("app_boots")

@@ -66,7 +66,7 @@ def deploy_run(conformance_context, backend_index, spec_env, tmp_path_factory, p
         logs.mkdir()
         return run_start_script(sandbox_root=sandbox_root, script=found[0], env=env, python=ctx.python,
                                 health_path=ctx.spec.app.health_path, port=port,
-                                timeout=ctx.spec.deploy.ready_timeout, log_dir=logs)
+                                timeout=ctx.spec.deploy.ready_timeout, log_dir=logs, network=ctx.spec.network)
 
     return ctx.cached("deploy_run", lambda: shared(pytestconfig, "deploy_run", run))
 

@@ -116,6 +116,14 @@ class DeploySpec:
 
 
 @dataclass(frozen=True)
+class NetworkSpec:
+    """Where a check's backend may connect besides loopback and its given database (the guard)."""
+
+    allow: tuple[str, ...] = ()  # "host:port" or "host" (any port); loopback entries lift a protected port
+    protected_ports: tuple[int, ...] = ()  # loopback ports refused on top of the usual servers' ports
+
+
+@dataclass(frozen=True)
 class DocsSpec:
     readme: str = "README.md"
 
@@ -142,6 +150,7 @@ class Spec:
     worker_processes: tuple[WorkerSpec, ...] = ()
     deploy: DeploySpec = field(default_factory=DeploySpec)
     docs: DocsSpec = field(default_factory=DocsSpec)
+    network: NetworkSpec = field(default_factory=NetworkSpec)
     aliases: tuple[Alias, ...] = ()
 
     def phase_of(self, rule_id: RuleId | str) -> int:

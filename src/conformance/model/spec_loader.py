@@ -10,7 +10,7 @@ from typing import Any
 
 from conformance.model.rules import RuleId, rule
 from conformance.model.spec import (Alias, AppSpec, DeploySpec, DirRule, DocsSpec, ForbiddenRule, ImportsSpec,
-                                    MigrationsSpec, Move, Spec, SpecError, WorkerSpec)
+                                    MigrationsSpec, Move, NetworkSpec, Spec, SpecError, WorkerSpec)
 from conformance.model.toml_table import TomlTable, check_patterns, normalize_spec_path, positive
 
 
@@ -89,6 +89,7 @@ def parse_spec(data: Any, source: Path, keypath: str) -> Spec:
     docs_table = TomlTable(top.take("docs", dict, {}), top.child("docs"), source)
     docs = DocsSpec(readme=docs_table.take_path("readme", "README.md") or "README.md")
     docs_table.reject_unknown()
+    network = _parse_network(top.take("network", dict, {}), top.child("network"), source)
     phases_table = TomlTable(top.take("phases", dict, {}), top.child("phases"), source)
     phases = {RuleId.ROOT_FILES: root_phase, RuleId.ROOT_FILE_COUNT: root_phase}
     for key in sorted(r.value for r in RuleId):  # the user writes phases.<rule id>
@@ -119,6 +120,7 @@ def parse_spec(data: Any, source: Path, keypath: str) -> Spec:
         worker_processes=worker_processes,
         deploy=deploy,
         docs=docs,
+        network=network,
         aliases=aliases,
     )
 
@@ -143,6 +145,21 @@ def _parse_env(data: dict[str, Any], keypath: str, source: Path) -> dict[str, st
     table = TomlTable(data, keypath, source)
     return {key: table.take(key, str) for key in list(table.data)}
 
+
+
+def _parse_network(data: dict[str, Any], keypath: str, source: Path) -> NetworkSpec:
+    table = TomlTable(data, keypath, source)
+    allow = table.take_str_list("allow")
+    for entry in allow:
+        host, _, port = entry.rpartition(":") if entry.count(":") == 1 or entry.startswith("[") else ("", "", "")
+        if not entry.strip() or " " in entry.strip() or "/" in entry or (host and not (port.isdigit() and 0 < int(port) < 65536)):
+            raise table.error(f'"{entry}" must be a host or host:port, e.g. "api.example.com:443" or "127.0.0.1:6379"',
+                              "allow")
+    ports = table.take("protected_ports", list, [])
+    if not all(isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports):
+        raise table.error(f"must be a list of port numbers (1-65535), got {ports!r}", "protected_ports")
+    table.reject_unknown()
+    return NetworkSpec(allow, tuple(ports))
 
 
 def _parse_app(data: dict[str, Any], keypath: str, source: Path) -> AppSpec:

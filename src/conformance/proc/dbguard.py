@@ -20,10 +20,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from conformance.model.spec import NetworkSpec
 from conformance.proc.sandbox_display import SandboxPaths
 
 GUARD_DIR = Path(__file__).resolve().parents[1] / "data" / "guard"  # conformance/data/guard: sitecustomize.py
 GUARD_ENV = "CONFORMANCE_DB_GUARD"
+# Loopback ports of servers a check never starts: a connection there reaches the developer's or CI's
+# own data (the given database's port excepted). The spec adds ports; network.allow lifts one.
+SERVICE_PORTS = {
+    5432: "PostgreSQL", 3306: "MySQL", 1433: "SQL Server", 1521: "Oracle", 6379: "Redis", 6380: "Redis (TLS)",
+    26379: "Redis Sentinel", 27017: "MongoDB", 11211: "Memcached", 9200: "Elasticsearch", 5984: "CouchDB",
+    8086: "InfluxDB", 9042: "Cassandra", 7687: "Neo4j", 8529: "ArangoDB", 28015: "RethinkDB", 6333: "Qdrant",
+    19530: "Milvus", 5672: "RabbitMQ", 9092: "Kafka", 4222: "NATS",
+}
 
 
 @dataclass(frozen=True)
@@ -34,12 +43,14 @@ class Guard:
     scratch: tuple[Path, ...]  # directories where SQLite files may be opened (sandbox, the check's tmp)
     backend: Path  # the backend's tree: its innermost frame locates a connection
     report: Path  # JSON lines, appended by the child
+    network: NetworkSpec = NetworkSpec()  # the spec's [tool.conformance.network]
 
     def env_value(self) -> str:
         precompile()
+        protect = sorted(set(SERVICE_PORTS) | set(self.network.protected_ports))
         return json.dumps({"allow": [self.database] if self.database else [],
                            "dirs": [str(d) for d in self.scratch], "backend": str(self.backend),
-                           "report": str(self.report)})
+                           "report": str(self.report), "net": {"allow": list(self.network.allow), "protect": protect}})
 
     def records(self) -> list[GuardRecord]:
         return read_records(self.report)
@@ -67,6 +78,11 @@ class GuardRecord:
     path: str  # the child's file (a sandbox path; shown through SandboxPaths.display)
     line: int
     verdict: str  # "refused"; "scratch" (a SQLite file in a scratch dir, allowed); "given" (its database)
+    kind: str = "database"  # or, for a socket: "service" (a protected loopback port), "remote" (another host)
+
+    @property
+    def network(self) -> bool:
+        return self.kind != "database"
 
     @property
     def refused(self) -> bool:
@@ -88,7 +104,7 @@ def read_records(report: Path) -> list[GuardRecord]:
         try:
             raw = json.loads(line)
             record = GuardRecord(str(raw["url"]), str(raw.get("via", "")), str(raw["path"]), int(raw["line"]),
-                                 str(raw.get("verdict", "refused")))
+                                 str(raw.get("verdict", "refused")), str(raw.get("kind", "database")))
         except (ValueError, KeyError, TypeError):
             continue  # a line cut short by a killed child
         known = seen.get(record.cause)
@@ -120,9 +136,36 @@ def described(url: str | None) -> str:
 
 
 def refused_message(record: GuardRecord, given: str, during: str) -> str:
-    """What a refused connection finding says after its path:line: the database actually tried."""
+    """What a refused connection finding says after its path:line: the database or server tried."""
+    if record.kind == "service":
+        service = SERVICE_PORTS.get(_port_of(record.url))
+        return (f"connects to {record.url} ({f'the usual port of {service}' if service else 'a protected port'}), "
+                f"a server the check did not start: the suite refused the connection before anything was sent "
+                f"({during}, {record.via})")
+    if record.kind == "remote":
+        return (f"connects to {record.url}, outside this machine: the suite refused the connection before the "
+                f"name was looked up or anything was sent ({during}, {record.via})")
     return (f"connects to {record.url}, not to the `DATABASE_URL` it was given{f' ({given})' if given else ''}: "
             f"the suite refused the connection before any statement ran ({during}, {record.via})")
+
+
+def refusal_fix(record: GuardRecord, subject: str | None = None) -> str:
+    """The fix for a refused connection: where the address should come from, or how to allow it."""
+    if record.kind == "service":
+        return (f"make {subject or record.path} read the server's address from the environment and set it in "
+                "[tool.conformance.test_env] (e.g. REDIS_URL = \"\" for an in-memory fallback, or a stand-in the "
+                f"check may use); to let the checks use this server, add \"{record.url}\" to "
+                "[tool.conformance.network] allow")
+    if record.kind == "remote":
+        return (f"the checks run offline: make {subject or record.path} reach {record.url} only when a setting "
+                "says so, and turn it off in [tool.conformance.test_env] (e.g. AI_PROVIDER = \"offline\"), or "
+                f"add \"{record.url}\" to [tool.conformance.network] allow")
+    return guard_fix(subject or record.path)
+
+
+def _port_of(shown: str) -> int:
+    port = shown.rpartition(":")[2]
+    return int(port) if port.isdigit() else 0
 
 
 def guard_fix(subject: str) -> str:
@@ -137,8 +180,8 @@ def scratch_dirs(*dirs: Path | None) -> tuple[Path, ...]:
     return tuple(dict.fromkeys(Path(d) for d in dirs if d is not None))
 
 
-__all__ = ["Guard", "GuardRecord", "GUARD_DIR", "GUARD_ENV", "as_shown", "guard_fix", "read_records",
-           "refused", "refused_message", "scratch_dirs", "elsewhere"]
+__all__ = ["Guard", "GuardRecord", "GUARD_DIR", "GUARD_ENV", "SERVICE_PORTS", "as_shown", "guard_fix", "read_records",
+           "refusal_fix", "refused", "refused_message", "scratch_dirs", "elsewhere"]
 
 
 def elsewhere(records: Iterable[GuardRecord]) -> list[GuardRecord]:

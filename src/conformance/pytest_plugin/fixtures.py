@@ -156,7 +156,8 @@ def _importability_run(ctx: Context, tmp_path_factory: pytest.TempPathFactory, s
     tmp = tmp_path_factory.mktemp("import-env")
     env = expand_env(ctx.spec.test_env, {"tmp": str(tmp), **database_values(throwaway_sqlite(tmp))}, "test_env")
     env.setdefault("DATABASE_URL", throwaway_sqlite(tmp))  # the guard's allowed database, as for the app
-    fresh = check_importability(_sandbox(ctx, tmp_path_factory), todo, python=ctx.python, env=env)
+    fresh = check_importability(_sandbox(ctx, tmp_path_factory), todo, python=ctx.python, env=env,
+                                network=ctx.spec.network)
     return reused, fresh, True
 
 

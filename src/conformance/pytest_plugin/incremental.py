@@ -70,13 +70,15 @@ def probe(ctx: Context, names: list[str], run: Callable[[], Any]) -> Any:
 
 
 def environment(ctx: Context) -> str:
-    """The backend interpreter, what it has installed, and the spec's test_env."""
+    """The backend interpreter, what it has installed, the spec's test_env and network policy (what
+    a module may connect to at import decides whether it imports)."""
     from conformance.runtime.interpreter import InterpreterError, environment_fingerprint
 
     def build() -> str:
         info = ctx.interpreter()
         paths = () if isinstance(info, InterpreterError) else info.paths
-        return digest(ctx.python, environment_fingerprint(ctx.python, paths), sorted(ctx.spec.test_env.items()))
+        return digest(ctx.python, environment_fingerprint(ctx.python, paths), sorted(ctx.spec.test_env.items()),
+                      repr(ctx.spec.network))
 
     return ctx.cached("environment_key", build)  # one look at site-packages per process
 

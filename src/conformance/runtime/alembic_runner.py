@@ -35,10 +35,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conformance.model.spec import Spec
+from conformance.model.spec import NetworkSpec, Spec
 from conformance.proc.childenv import child_env
 from conformance.proc.childoutput import quoted_block, traceback_frames
-from conformance.proc.dbguard import Guard, GuardRecord, as_shown, guard_fix, read_records, refused_message, scratch_dirs
+from conformance.proc.dbguard import Guard, GuardRecord, as_shown, read_records, refusal_fix, refused_message, scratch_dirs
 from conformance.proc.processes import Completed, ProcessTimeout, run
 from conformance.proc.sandbox_display import SandboxPaths
 from conformance.runtime.dburl import database_values
@@ -103,6 +103,7 @@ class Alembic:
     template: Mapping[str, str] | None = None
     values: Mapping[str, str] = field(default_factory=dict)
     scratch: tuple[Path, ...] = ()  # where env.py may open SQLite files besides the sandbox
+    network: NetworkSpec = NetworkSpec()  # where else env.py may connect (the guard)
 
     @classmethod
     def from_spec(cls, spec: Spec, *, python: str, backend: Path, env: Mapping[str, str],
@@ -113,7 +114,7 @@ class Alembic:
                    phases=dict(spec.phases),
                    requirements=spec.imports.requirements, spec_source=str(spec.source),
                    template=dict(spec.test_env) if values is not None else None, values=dict(values or {}),
-                   scratch=scratch)
+                   scratch=scratch, network=spec.network)
 
     def env_for(self, database: Database | None) -> dict[str, str]:
         """The environment of one command: DATABASE_URL and the {db_*} placeholders are `database`."""
@@ -171,7 +172,7 @@ class Alembic:
         with tempfile.TemporaryDirectory(prefix="conformance-dbguard-") as reports:
             guard = Guard(given, scratch_dirs(self.sandbox.root, *self.scratch,
                                               database.sqlite_path.parent if database and database.sqlite_path else None),
-                          self.backend, Path(reports) / "alembic.jsonl")
+                          self.backend, Path(reports) / "alembic.jsonl", self.network)
             try:
                 done = self._run(argv, args, env, guard)
             finally:
@@ -188,7 +189,7 @@ class Alembic:
             shown.path,
             refused_message(shown, database.description if database is not None else "",
                             f"`alembic {' '.join(args)}`"),
-            guard_fix(shown.path if shown.path.endswith(".py") else "env.py"), line=shown.line or None)
+            refusal_fix(shown, shown.path if shown.path.endswith(".py") else "env.py"), line=shown.line or None)
 
     def _run(self, argv: list[str], args: tuple[str, ...], env: Mapping[str, str], guard: Guard) -> Completed:
         try:

@@ -16,7 +16,7 @@ from pathlib import Path
 from conformance.proc.childenv import child_env
 from conformance.proc.dbguard import Guard, scratch_dirs
 from conformance.proc.processes import ManagedProcess, free_port
-from conformance.model.spec import AppSpec
+from conformance.model.spec import AppSpec, NetworkSpec
 
 
 @dataclass
@@ -82,17 +82,19 @@ def uvicorn_command(python: str, app: AppSpec, backend: Path, port: int) -> list
 
 @contextmanager
 def serve_app(*, backend: Path, python: str, app: AppSpec, env: Mapping[str, str], log_dir: Path,
-              name: str = "app", port: int | None = None) -> Iterator[RunningApp]:
+              name: str = "app", port: int | None = None,
+              network: NetworkSpec = NetworkSpec()) -> Iterator[RunningApp]:
     """Run uvicorn with cwd = `backend` (a sandbox copy), sanitized env + `env`; yield once the
     health path answers 200 or the startup timeout passes (then `healthy` is False and `health`
     holds what it answered). Everything the server started is killed on exit, whatever happened.
 
     The app runs under the database guard: its DATABASE_URL and SQLite files in the sandbox or
-    beside `log_dir` only; `guard.records()` (also after exit) says what else it tried."""
+    beside `log_dir` only, and the network `network` allows; `guard.records()` (also after exit)
+    says what else it tried."""
     port = port or free_port()
     command = uvicorn_command(python, app, backend, port)
     guard = Guard(env.get("DATABASE_URL") or None, scratch_dirs(backend, log_dir.parent), backend,
-                  log_dir / f"{name}.dbguard.jsonl")
+                  log_dir / f"{name}.dbguard.jsonl", network)
     process = ManagedProcess(command, cwd=backend, env=child_env(env, python_path=[backend], guard=guard), name=name,
                              log_dir=log_dir)
     url = f"http://127.0.0.1:{port}"

@@ -29,12 +29,12 @@ from pathlib import Path
 
 from conformance.runtime.app_server import HttpAnswer, serve_app
 from conformance.proc.childoutput import condensed_output, key_error_line, last_backend_frame, quoted_block
-from conformance.proc.dbguard import GuardRecord, as_shown, described, guard_fix, refused_message
+from conformance.proc.dbguard import GuardRecord, as_shown, described, refusal_fix, refused_message
 from conformance.model.findings import CheckResult
 from conformance.proc.processes import StopResult
 from conformance.model.rules import RuleId, rule
 from conformance.proc.sandbox_display import SandboxPaths
-from conformance.model.spec import AppSpec
+from conformance.model.spec import AppSpec, NetworkSpec
 
 STOP_GRACE = 10.0  # seconds between SIGTERM and SIGKILL (proposed spec key: app.stop_grace)
 SHUTDOWN_MARK = "Application shutdown complete"
@@ -72,7 +72,8 @@ class AppRun:
 
 
 def run_app(*, backend: Path, repo_prefix: str, python: str, app: AppSpec, env: Mapping[str, str], log_dir: Path,
-            grace: float = STOP_GRACE, shown_env: Mapping[str, str] | None = None) -> AppRun:
+            grace: float = STOP_GRACE, shown_env: Mapping[str, str] | None = None,
+            network: NetworkSpec = NetworkSpec()) -> AppRun:
     """Boot `app` with uvicorn in `backend` (a sandbox copy), probe health and OpenAPI, SIGTERM it.
 
     `repo_prefix` is the backend's path inside the repository ("backend"): tracebacks from the
@@ -92,7 +93,8 @@ def run_app(*, backend: Path, repo_prefix: str, python: str, app: AppSpec, env: 
     run.database = described(env.get("DATABASE_URL"))
     started = time.monotonic()
     try:
-        with serve_app(backend=backend, python=python, app=app, env=env, log_dir=log_dir, name="app") as running:
+        with serve_app(backend=backend, python=python, app=app, env=env, log_dir=log_dir, name="app",
+                       network=network) as running:
             run.startup_seconds = time.monotonic() - started
             run.healthy = running.healthy
             process = running.process
@@ -121,7 +123,7 @@ def check_boot(run: AppRun, phase: int | None = None) -> CheckResult:
         return CheckResult([APP_BOOTS.finding(run.module_path, run.error, "check --backend-python", phase=phase)])
     if run.refused:  # the cause, whether or not the app survived the refusal
         return CheckResult([APP_BOOTS.finding(r.path, refused_message(r, run.database, f"uvicorn {run.target}"),
-                                              guard_fix(r.path), line=r.line or None, phase=phase)
+                                              refusal_fix(r), line=r.line or None, phase=phase)
                             for r in run.refused])
     if run.healthy:
         return CheckResult()

@@ -14,9 +14,10 @@ from conformance.runtime.app_server import HttpAnswer, is_ok, poll_until_ok
 from conformance.checks.deploy.bound_port import PortWatch, misbound_finding
 from conformance.proc.childenv import child_env
 from conformance.proc.childoutput import as_repo_paths, condensed_output, key_error_line, quoted_block
-from conformance.proc.dbguard import Guard, GuardRecord, as_shown, described, guard_fix, refused_message, scratch_dirs
+from conformance.proc.dbguard import Guard, GuardRecord, as_shown, described, refusal_fix, refused_message, scratch_dirs
 from conformance.checks.deploy.common import DEPLOY
 from conformance.model.findings import CheckResult
+from conformance.model.spec import NetworkSpec
 from conformance.checks.deploy.install_guard import InstallCall, make_guard, read_calls
 from conformance.runtime.listensockets import Listener
 from conformance.proc.processes import ManagedProcess, StopResult
@@ -50,7 +51,8 @@ class DeployRun:
 
 
 def run_start_script(*, sandbox_root: Path, script: str, env: Mapping[str, str], python: str, health_path: str,
-                     port: int, timeout: float, log_dir: Path, grace: float = STOP_GRACE) -> DeployRun:
+                     port: int, timeout: float, log_dir: Path, grace: float = STOP_GRACE,
+                     network: NetworkSpec = NetworkSpec()) -> DeployRun:
     """Run `script` (repo path inside `sandbox_root`, a fresh copy of the tracked files) as
     production would: from its directory, executable bit honoured (else through bash), the backend
     interpreter's directory first on PATH (like an activated venv), sanitized env + `env`. Wait
@@ -70,7 +72,7 @@ def run_start_script(*, sandbox_root: Path, script: str, env: Mapping[str, str],
     started = time.monotonic()
     try:
         db_guard = Guard(env.get("DATABASE_URL") or None, scratch_dirs(sandbox_root, log_dir.parent), sandbox_root,
-                         log_dir / "deploy.dbguard.jsonl")  # every Python process the script starts
+                         log_dir / "deploy.dbguard.jsonl", network)  # every Python process the script starts
         process = ManagedProcess(argv, cwd=path.parent, env=child_env(full_env, python_path=[guard.python_path],
                                                                       guard=db_guard),
                                  name="deploy", log_dir=log_dir)
@@ -100,7 +102,7 @@ def check_start(result: DeployRun, phase: int | None = None) -> CheckResult:
     rel = result.script
     if result.error:
         return CheckResult([DEPLOY.finding(rel, result.error, f"make {rel} executable and runnable", phase=phase)])
-    findings = [DEPLOY.finding(r.path, refused_message(r, result.database, f"run of {rel}"), guard_fix(r.path),
+    findings = [DEPLOY.finding(r.path, refused_message(r, result.database, f"run of {rel}"), refusal_fix(r),
                                line=r.line or None, phase=phase) for r in result.refused or []]
     shown = condensed_output(result.log)
     block = "\n" + quoted_block(shown) if shown else ""

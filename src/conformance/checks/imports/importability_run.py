@@ -76,6 +76,7 @@ from pathlib import Path, PurePosixPath
 from conformance.checks.imports.importability_child import CHILD, WATCHDOG_EXIT, ChildResults, read_results
 from conformance.checks.imports.importability_report import (
     MISSING_MODULE, ImportabilityReport, ImportFailure, describe_exit, import_failure, tail)
+from conformance.model.spec import NetworkSpec
 from conformance.proc.childenv import child_env
 from conformance.proc.dbguard import Guard, scratch_dirs
 from conformance.proc.processes import Completed, ProcessTimeout, run
@@ -105,6 +106,7 @@ def check_importability(
     env: Mapping[str, str] | None,
     timeout: float = 120.0,
     module_timeout: float = MODULE_TIMEOUT,
+    network: NetworkSpec = NetworkSpec(),
 ) -> ImportabilityReport:
     """Import every file (backend-relative POSIX paths) in a child pytest under `python`.
 
@@ -121,7 +123,7 @@ def check_importability(
     if problem:
         return ImportabilityReport(error=problem)
     with tempfile.TemporaryDirectory(prefix="conformance-import-check-") as tmp:
-        report = _Run(backend, interpreter, Path(tmp), _pytest_env(env, backend, Path(tmp)), timeout,
+        report = _Run(backend, interpreter, Path(tmp), _pytest_env(env, backend, Path(tmp), network), timeout,
                       module_timeout).check(wanted)
         if report.error and not report.checked:
             # The child never got going: when the interpreter is the reason, say that (and what to
@@ -223,11 +225,12 @@ def _probe(python: str, tmp: Path, env: Mapping[str, str] | None) -> str | None:
            f"{tail(done.error_text or done.text)}"
 
 
-def _pytest_env(env: Mapping[str, str] | None, backend: Path, tmp: Path) -> dict[str, str]:
+def _pytest_env(env: Mapping[str, str] | None, backend: Path, tmp: Path, network: NetworkSpec) -> dict[str, str]:
     """The child pytest's environment: allowlisted, the backend importable, no stray plugins, and
     the database guard (a module that connects at import time reaches only its DATABASE_URL or
     SQLite files in the sandbox or `tmp`; the refusal is its import error, with the place)."""
-    guard = Guard((env or {}).get("DATABASE_URL") or None, scratch_dirs(backend, tmp), backend, tmp / "dbguard.jsonl")
+    guard = Guard((env or {}).get("DATABASE_URL") or None, scratch_dirs(backend, tmp), backend, tmp / "dbguard.jsonl",
+                  network)
     result = child_env(env, python_path=[backend], guard=guard)
     for name in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS"):
         result.pop(name, None)

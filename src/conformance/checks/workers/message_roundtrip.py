@@ -101,7 +101,8 @@ def run_worker(inputs: WorkerRunInputs) -> WorkerRun:
     logs.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         app = stack.enter_context(serve_app(backend=inputs.sandbox_backend, python=inputs.python, app=spec.app,
-                                            env=backend_env, log_dir=logs, name="backend"))
+                                            env=backend_env, log_dir=logs, name="backend",
+                                            network=spec.network))
         if not app.healthy:
             return fail(f"cannot run: the backend did not answer {spec.app.health_path} within "
                         f"{spec.app.startup_timeout:g}s, and the worker needs it:\n{app.process.tail()}",

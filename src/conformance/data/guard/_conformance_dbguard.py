@@ -149,7 +149,7 @@ def verdict(target: tuple, cfg: dict) -> str:
     return "refused"
 
 
-def _library(path: str) -> bool:
+def is_library(path: str) -> bool:
     if path.startswith("<frozen") or os.path.dirname(path) == os.path.dirname(__file__):
         return True
     if "site-packages" in path or "dist-packages" in path:
@@ -165,7 +165,7 @@ def caller(cfg: dict) -> tuple:
     outermost = None
     while frame is not None:
         path = frame.f_code.co_filename
-        if not _library(path):
+        if not is_library(path):
             if roots and (path.startswith(roots) or os.path.realpath(path).startswith(roots)):
                 return path, frame.f_lineno
             outermost = (path, frame.f_lineno)
@@ -313,9 +313,24 @@ def _patch_sqlalchemy(module: object) -> None:
     event.listen(Engine, "do_connect", _sqlalchemy_connect)
 
 
+def _patch_network(name: str, module: object) -> None:
+    """Sockets and asyncio's name lookups: the policy lives in _conformance_netguard (beside this file)."""
+    import _conformance_netguard
+
+    if name == "socket":
+        _conformance_netguard.patch_socket(module)
+    elif name == "uvloop":
+        _conformance_netguard.patch_uvloop(module)
+    else:
+        _conformance_netguard.patch_event_loop(module)
+
+
 def patch(name: str, module: object) -> None:
-    """Patch a freshly imported driver module (called by sitecustomize's import hook)."""
-    PATCHES[name](module)
+    """Patch a freshly imported driver or network module (called by sitecustomize's import hook)."""
+    if name in ("socket", "asyncio.base_events", "uvloop"):
+        _patch_network(name, module)
+    else:
+        PATCHES[name](module)
 
 
 PATCHES = {

@@ -9,9 +9,10 @@ line in the report file the suite names, so the suite can say where and what.
 
 Active only when imported as `sitecustomize` with CONFORMANCE_DB_GUARD set (JSON: "allow": the
 allowed URLs, "dirs": directories where SQLite files may live, "backend": the tree whose frames
-locate a connection, "report": the JSON-lines file). Stdlib only; at startup it merely installs
-an import hook: drivers are patched right after they are imported (sqlite3, psycopg2, psycopg,
-asyncpg, pymysql; SQLAlchemy engines at connect). Afterwards any other `sitecustomize` further
+locate a connection, "report": the JSON-lines file, "net": the network policy). Stdlib only; at
+startup it merely installs an import hook: drivers are patched right after they are imported
+(sqlite3, psycopg2, psycopg, asyncpg, pymysql; SQLAlchemy engines at connect), and so are
+socket, asyncio's event loop and uvloop, for every other connection (_conformance_netguard.py). Afterwards any other `sitecustomize` further
 down sys.path runs, so a backend's own keeps working. Written for Python >= 3.8.
 """
 
@@ -21,7 +22,8 @@ import os
 import sys
 
 ENV = "CONFORMANCE_DB_GUARD"
-WATCHED = ("sqlite3", "psycopg2", "psycopg", "asyncpg", "pymysql", "sqlalchemy")
+WATCHED = ("sqlite3", "psycopg2", "psycopg", "asyncpg", "pymysql", "sqlalchemy", "socket", "asyncio.base_events",
+           "uvloop")
 
 
 def _patch(name: str, module: object) -> None:

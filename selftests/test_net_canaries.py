@@ -1,0 +1,121 @@
+"""Canaries for the guard's network part: the reference backend with a settings default that points
+its Redis cache at a server no check started (the way most backends default to
+redis://localhost:6379), and a spec that does not override it. The app and deploy checks must
+leave the canary without a single connection and name the line that connected, the server and
+the library; a real Redis on this machine (CI has one) must see no new client either.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+import pytest
+
+from conformance.model.spec_loader import load_spec
+from selftests.test_net_guard import Listener
+from selftests.trees import PROJECT, reference_repo
+
+CONFIG_PY = "backend/core/config.py"
+CACHE_PY = "backend/cache/redis_cache.py"
+PING_LINE = "        self._client.ping()"
+
+
+def redis_default(repo_root: Path, url: str) -> int:
+    """Make the settings default to `url` for Redis; returns the line of the cache that connects."""
+    path = repo_root / CONFIG_PY
+    text = path.read_text(encoding="utf-8")
+    assert '    redis_url: str = ""\n' in text
+    path.write_text(text.replace('    redis_url: str = ""\n', f'    redis_url: str = "{url}"\n'), encoding="utf-8")
+    lines = (repo_root / CACHE_PY).read_text(encoding="utf-8").splitlines()
+    return lines.index(PING_LINE) + 1
+
+
+def spec_without_redis_url(tmp_path: Path, backend: Path, network: str = "") -> Path:
+    """The project's spec with an absolute backend, no REDIS_URL in test_env, and `network` added."""
+    text = (PROJECT / "pyproject.toml").read_text(encoding="utf-8")
+    conf = text[text.index("[tool.conformance]"):]
+    conf, n_backend = re.subn(r'(?m)^backend = ".*"$', f'backend = "{backend}"', conf)
+    conf, n_redis = re.subn(r'(?m)^REDIS_URL = ""\n', "", conf)
+    assert (n_backend, n_redis) == (1, 1), "pyproject.toml's [tool.conformance] changed shape"
+    path = tmp_path / "spec.toml"
+    path.write_text(conf + ("\n[tool.conformance.network]\n" + network if network else ""), encoding="utf-8")
+    load_spec(path)
+    return path
+
+
+def refused(line: int, target: str, server: str, during: str) -> str:
+    return (f"{CACHE_PY}:{line} connects to {target} ({server}), a server the check did not start: the suite "
+            f"refused the connection before anything was sent ({during}, redis)")
+
+
+def test_app_and_deploy_checks_never_reach_a_server_they_did_not_start(run_suite, tmp_path: Path) -> None:
+    canary = Listener()
+    try:
+        repo = reference_repo(tmp_path / "repo")
+        line = redis_default(repo.root, f"redis://127.0.0.1:{canary.port}/0")
+        repo.commit("settings default to a local Redis")
+        config = spec_without_redis_url(tmp_path, repo.root / "backend", f"protected_ports = [{canary.port}]\n")
+        result = run_suite(None, "--conformance-config", str(config), "-k", "app or deploy", part="startup")
+    finally:
+        canary.close()
+    assert canary.accepted == 0
+    assert {name for name, outcome in result.outcomes.items() if outcome == "failed"} == {
+        "test_app_boots_and_answers_health", "test_start_script_starts_app"}, result.output
+    target = f"127.0.0.1:{canary.port}"
+    boot = result.messages["test_app_boots_and_answers_health"]
+    assert "1 finding:" in boot  # the app fell back to memory: the refusal is the one cause
+    assert refused(line, target, "a protected port", "uvicorn main:app") in boot
+    assert ("fix:  make backend/cache/redis_cache.py read the server's address from the environment and set it in "
+            '[tool.conformance.test_env] (e.g. REDIS_URL = "" for an in-memory fallback, or a stand-in the check '
+            f'may use); to let the checks use this server, add "{target}" to [tool.conformance.network] allow'
+            ) in boot
+    deploy = result.messages["test_start_script_starts_app"]
+    assert "1 finding:" in deploy
+    assert refused(line, target, "a protected port", "run of backend/start_production.sh") in deploy
+
+
+def test_allowing_the_server_in_the_spec_lets_the_checks_use_it(run_suite, tmp_path: Path) -> None:
+    canary = Listener()
+    try:
+        repo = reference_repo(tmp_path / "repo")
+        redis_default(repo.root, f"redis://127.0.0.1:{canary.port}/0")
+        repo.commit("settings default to a local Redis")
+        config = spec_without_redis_url(tmp_path, repo.root / "backend",
+                                        f'protected_ports = [{canary.port}]\nallow = ["localhost:{canary.port}"]\n')
+        result = run_suite(None, "--conformance-config", str(config), "-k", "app_boots", part="startup")
+    finally:
+        canary.close()
+    assert result.outcomes == {"test_app_boots_and_answers_health": "passed"}, result.output
+    assert canary.accepted >= 1  # it connected (the canary is no Redis: the cache fell back to memory)
+
+
+def _local_redis() -> object | None:
+    redis = pytest.importorskip("redis")
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            pass
+    except OSError:
+        return None
+    return redis.Redis(host="127.0.0.1", port=6379, socket_timeout=5)
+
+
+def test_a_real_redis_on_its_usual_port_sees_no_client(run_suite, tmp_path: Path) -> None:
+    """Without any network setting: 6379 is protected by default. The client stays connected
+    across the run, so the server's connection counter moves only for someone else."""
+    client = _local_redis()
+    if client is None:
+        pytest.skip("no Redis on 127.0.0.1:6379 (CI has one); the listener canaries above still run")
+    repo = reference_repo(tmp_path / "repo")
+    line = redis_default(repo.root, "redis://127.0.0.1:6379/0")
+    repo.commit("settings default to the machine's Redis")
+    config = spec_without_redis_url(tmp_path, repo.root / "backend")
+    before = client.info("stats")["total_connections_received"]
+    result = run_suite(None, "--conformance-config", str(config), "-k", "app_boots", part="startup")
+    after = client.info("stats")["total_connections_received"]
+    client.close()
+    assert after == before
+    assert result.outcomes == {"test_app_boots_and_answers_health": "failed"}, result.output
+    assert refused(line, "127.0.0.1:6379", "the usual port of Redis", "uvicorn main:app") in \
+        result.messages["test_app_boots_and_answers_health"]
