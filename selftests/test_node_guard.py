@@ -28,10 +28,11 @@ from conformance.proc.nodeguard import guarded_env, read_record, require_option
 from conformance.proc.processes import ProcessTimeout, run
 from conformance.repo.index import build_index
 from conformance.runtime.sandbox_copy import make_sandbox
-from conformance.model.spec import Spec, WorkerSpec
+from conformance.model.spec import NetworkSpec, Spec, WorkerSpec
 from conformance.checks.workers.message_roundtrip import TEST_TEXT, WorkerRun, WorkerRunInputs, run_worker
 from selftests.builder import Repo
 from selftests.procscan import leftover_processes
+from selftests.test_net_guard import Listener
 from selftests.trees import PROJECT, reference_repo
 
 NODE_WORKERS = PROJECT / "selftests" / "node_workers"
@@ -164,6 +165,42 @@ def test_worker_calling_another_host_is_named_and_nothing_leaves_loopback(librar
     assert result.sent == [{"token": TOKEN, "chat_id": 424242, "text": REPLY}]  # the worker still answered
     assert_stayed_on_loopback(result)
     assert {(e.host, e.port, e.via) for e in result.record.of("refused")} == {("stats.example.com", 443, "fetch")}
+
+
+SESSION_CONNECT = ("  await new Promise((done) => { const s = net.connect(Number(process.env.SESSION_PORT), 'localhost'); "
+                   "s.on('error', done); s.on('connect', () => { s.end(); done(); }); });")
+
+
+@needs_node
+def test_worker_reaching_a_server_no_check_started_on_loopback_is_named(library_repo, node_workers, spec,
+                                                                          tmp_path):
+    """A session store on a loopback port of a server the check did not start (a developer's
+    Redis): refused before connecting, one finding with the line, the canary never reached."""
+    canary = Listener()
+    try:
+        add_library_worker(library_repo, "grammy", node_workers)
+        path = "backend/workers/grammy/bot.mjs"
+        anchor = "const bot = new Bot(process.env.BOT_TOKEN);\n"
+        library_repo.edit(path, "import { Bot } from 'grammy';\n", "import net from 'node:net';\nimport { Bot } from 'grammy';\n")
+        library_repo.edit(path, anchor, f"{anchor}bot.use(async (ctx, next) => {{\n{SESSION_CONNECT}\n  await next();\n}});\n")
+        library_repo.commit("sessions in a local store")
+        line = 1 + (library_repo.root / path).read_text().splitlines().index(SESSION_CONNECT)
+        guarded = dataclasses.replace(spec, network=NetworkSpec(protected_ports=(canary.port,)))
+        result = run_library_worker(tmp_path, guarded, library_repo, "grammy", ["node", "workers/grammy/bot.mjs"],
+                                    env={"BOT_TOKEN": TOKEN, "BACKEND_URL": "{backend_url}",
+                                         "SESSION_PORT": str(canary.port)})
+    finally:
+        canary.close()
+    assert canary.accepted == 0
+    [finding] = result.result.findings
+    assert finding.render() == (
+        f"{path}:{line} worker grammy tried to reach localhost:{canary.port} (a protected port; net.connect); "
+        "the suite refused it: a server the check did not start\n"
+        '  rule: workers_function (phase 2) - "Success criteria: Telegram bots function properly"\n'
+        "  fix:  read the server's address from the worker's environment and give it a stand-in in the [[worker]] "
+        f'env of pyproject.toml, or, to let the checks use this server, add "localhost:{canary.port}" to '
+        "[tool.conformance.network] allow")
+    assert result.sent == [{"token": TOKEN, "chat_id": 424242, "text": REPLY}]  # the worker still answered
 
 
 # -- a master and its children ------------------------------------------------------------------

@@ -9,6 +9,8 @@
 //   check (plain HTTP on loopback, same /bot<token>/<method> path).
 // - Any other connection that is not loopback (or an allowed host) is refused before a DNS
 //   lookup or a connect: net/tls sockets, fetch, dns lookups and resolves, UDP sends.
+// - On loopback, the usual ports of servers no check starts (a developer's Redis, PostgreSQL,
+//   ...) are refused too: their data is not the test run's.
 // - Every decision is appended to a JSON-lines record (one object per line) that the suite
 //   reads after the run: "start" (a process loaded the guard), "routed", "refused", "loopback",
 //   with the host, the API used and the first file:line of the stack outside the guard and
@@ -17,7 +19,8 @@
 //
 // Configuration (set by the suite, never by the spec): CONFORMANCE_NODE_GUARD_TELEGRAM (the
 // fake's http://127.0.0.1:<port>, empty: Telegram is refused too), CONFORMANCE_NODE_GUARD_ALLOW
-// (comma-separated extra hosts), CONFORMANCE_NODE_GUARD_RECORD (the record file).
+// (comma-separated extra hosts), CONFORMANCE_NODE_GUARD_PROTECT (comma-separated loopback ports
+// refused), CONFORMANCE_NODE_GUARD_RECORD (the record file).
 // Not a sandbox against hostile code: a process can restore what is patched here, and native
 // addons open sockets below JavaScript.
 'use strict';
@@ -34,11 +37,13 @@ const { syncBuiltinESMExports } = require('node:module');
 const { fileURLToPath } = require('node:url');
 
 const GUARD_FILE = __filename;
-const ENV_KEYS = ['CONFORMANCE_NODE_GUARD_TELEGRAM', 'CONFORMANCE_NODE_GUARD_ALLOW', 'CONFORMANCE_NODE_GUARD_RECORD'];
+const ENV_KEYS = ['CONFORMANCE_NODE_GUARD_TELEGRAM', 'CONFORMANCE_NODE_GUARD_ALLOW', 'CONFORMANCE_NODE_GUARD_PROTECT',
+  'CONFORMANCE_NODE_GUARD_RECORD'];
 const CONFIG = Object.fromEntries(ENV_KEYS.map((key) => [key, process.env[key] || '']));
 const TELEGRAM_HOSTS = new Set(['api.telegram.org']);
 const TELEGRAM = CONFIG.CONFORMANCE_NODE_GUARD_TELEGRAM ? new URL(CONFIG.CONFORMANCE_NODE_GUARD_TELEGRAM) : null;
 const ALLOWED = new Set(CONFIG.CONFORMANCE_NODE_GUARD_ALLOW.split(',').map((h) => bareHost(h)).filter(Boolean));
+const PROTECTED = new Set(CONFIG.CONFORMANCE_NODE_GUARD_PROTECT.split(',').map(Number).filter(Boolean));
 const RECORD = CONFIG.CONFORMANCE_NODE_GUARD_RECORD;
 const REQUIRE_OPTION = `--require ${JSON.stringify(GUARD_FILE)}`;
 
@@ -65,6 +70,7 @@ function isLoopback(host) {
 
 const isTelegram = (host) => TELEGRAM_HOSTS.has(bareHost(host));
 const isAllowed = (host) => isLoopback(host) || ALLOWED.has(bareHost(host));
+const isProtected = (host, port) => isLoopback(host) && PROTECTED.has(Number(port));
 
 function record(event) {
   if (!RECORD) return;
@@ -97,12 +103,15 @@ function callSite() {
 
 function refusal(host, port, via) {
   const where = callSite();
-  record({ event: 'refused', host: bareHost(host), port: port ? Number(port) : null, via, site: where });
+  const service = isProtected(host, port);
+  record({ event: 'refused', host: bareHost(host), port: port ? Number(port) : null, via, site: where,
+    ...(service ? { reason: 'service' } : {}) });
   const shown = port ? `${bareHost(host)}:${port}` : bareHost(host);
   const at = where ? ` from ${where.file}:${where.line}` : '';
-  process.stderr.write(`conformance guard: refused ${via} to ${shown}${at} (a test run stays on loopback)\n`);
-  const err = new Error(`connect ECONNREFUSED ${shown}: refused by the conformance guard (a test run stays on `
-    + 'loopback; api.telegram.org goes to the fake Bot API)');
+  const why = service ? 'a server the check did not start' : 'a test run stays on loopback';
+  process.stderr.write(`conformance guard: refused ${via} to ${shown}${at} (${why})\n`);
+  const err = new Error(`connect ECONNREFUSED ${shown}: refused by the conformance guard (${service ? `${why})`
+    : `${why}; api.telegram.org goes to the fake Bot API)`}`);
   err.code = 'ECONNREFUSED';
   err.errno = -111;
   err.syscall = 'connect';
@@ -152,7 +161,7 @@ function install() {
   const originalConnect = net.Socket.prototype.connect;
   net.Socket.prototype.connect = function connect(...args) {
     const target = socketTarget(args);
-    if (target.path || isAllowed(target.host)) {
+    if (target.path || (isAllowed(target.host) && !isProtected(target.host, target.port))) {
       if (!target.path) {
         const event = isLoopback(target.host) ? 'loopback' : 'allowed';
         record({ event, host: bareHost(target.host), port: Number(target.port) || null });

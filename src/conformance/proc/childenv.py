@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from conformance.model.spec import NetworkSpec
 from conformance.proc.dbguard import GUARD_DIR, GUARD_ENV, Guard
 from conformance.proc.nodeguard import node_guard_defaults
 
@@ -51,7 +52,8 @@ def child_env(extra: Mapping[str, str] | None = None, *, python_path: Sequence[P
         env["PYTHONPATH"] = os.pathsep.join(paths)
     env.update(extra)
     env.update(FORCED)
-    env.update(node_guard_defaults(env.get("NODE_OPTIONS", "")))  # any node started: loopback only
+    # any node started: loopback only (the spec's network policy), never a protected port
+    env.update(node_guard_defaults(env.get("NODE_OPTIONS", ""), guard.network if guard else NetworkSpec()))
     if guard is not None:
         env[GUARD_ENV] = guard.env_value()
     return env

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import ipaddress
 import json
 import py_compile
 from collections.abc import Iterable
@@ -47,7 +48,7 @@ class Guard:
 
     def env_value(self) -> str:
         precompile()
-        protect = sorted(set(SERVICE_PORTS) | set(self.network.protected_ports))
+        protect = protected_ports(self.network)
         return json.dumps({"allow": [self.database] if self.database else [],
                            "dirs": [str(d) for d in self.scratch], "backend": str(self.backend),
                            "report": str(self.report), "net": {"allow": list(self.network.allow), "protect": protect}})
@@ -176,11 +177,48 @@ def guard_fix(subject: str) -> str:
             "DB_PASSWORD = \"{db_password}\"")
 
 
+def allow_entry(text: str) -> tuple[str, int]:
+    """(host, port) of a network.allow entry: "host:port", "[v6]:port", "host" or a bare IPv6
+    address; port 0 means any (the guard's child side reads entries the same way)."""
+    text = text.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host, port = text, ""
+    return host.lower().rstrip("."), int(port) if port.isdigit() else 0
+
+
+def is_loopback_host(host: str) -> bool:
+    if host in ("localhost", "") or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+def protected_ports(network: NetworkSpec) -> list[int]:
+    """The loopback ports no child may reach: the usual servers' and the spec's, minus those a
+    loopback entry of network.allow lifts (a loopback host without a port lifts them all)."""
+    lifted: set[int] = set()
+    for host, port in map(allow_entry, network.allow):
+        if is_loopback_host(host):
+            if not port:
+                return []
+            lifted.add(port)
+    return sorted((set(SERVICE_PORTS) | set(network.protected_ports)) - lifted)
+
+
 def scratch_dirs(*dirs: Path | None) -> tuple[Path, ...]:
     return tuple(dict.fromkeys(Path(d) for d in dirs if d is not None))
 
 
-__all__ = ["Guard", "GuardRecord", "GUARD_DIR", "GUARD_ENV", "SERVICE_PORTS", "as_shown", "guard_fix", "read_records",
+__all__ = ["Guard", "GuardRecord", "GUARD_DIR", "GUARD_ENV", "SERVICE_PORTS", "allow_entry", "as_shown",
+           "is_loopback_host", "protected_ports", "guard_fix", "read_records",
            "refusal_fix", "refused", "refused_message", "scratch_dirs", "elsewhere"]
 
 

@@ -5,7 +5,8 @@ by default; started with a real token during a test run they would take the prod
 updates. The guard is preloaded through NODE_OPTIONS (`--require`, which also runs before an ES
 module entry), inherited by every process of the worker (it re-adds itself to the environment
 of the children a process starts): requests for api.telegram.org go to the check's fake Bot
-API, any other connection that is not loopback is refused before DNS, and every decision is
+API, any other connection that is not loopback is refused before DNS (and, on loopback, the
+usual ports of servers no check starts: conformance.proc.dbguard.SERVICE_PORTS), and every decision is
 appended to a JSON-lines record that this module reads back into findings.
 """
 
@@ -17,9 +18,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conformance.model.spec import NetworkSpec
+from conformance.proc.dbguard import allow_entry, is_loopback_host, protected_ports
+
 GUARD_FILE = (Path(__file__).resolve().parents[1] / "data" / "node_guard.cjs")  # conformance/data
 TELEGRAM_VAR = "CONFORMANCE_NODE_GUARD_TELEGRAM"
 ALLOW_VAR = "CONFORMANCE_NODE_GUARD_ALLOW"
+PROTECT_VAR = "CONFORMANCE_NODE_GUARD_PROTECT"
 RECORD_VAR = "CONFORMANCE_NODE_GUARD_RECORD"
 
 
@@ -36,20 +41,32 @@ def with_guard_option(node_options: str) -> str:
     return f"{guard} {rest}".strip()
 
 
-def node_guard_defaults(node_options: str) -> dict[str, str]:
-    """What child_env sets for every child: the guard preloaded, no fake, no extra host, no record
-    (so it refuses api.telegram.org like any other host); the spec cannot loosen it."""
-    return {"NODE_OPTIONS": with_guard_option(node_options), TELEGRAM_VAR: "", ALLOW_VAR: "", RECORD_VAR: ""}
+def node_policy(network: NetworkSpec) -> tuple[list[str], list[int]]:
+    """(hosts allowed besides loopback, loopback ports refused) from the spec's network table. The
+    node guard allows per host: an entry's port narrows nothing there."""
+    hosts = [host for host, _ in map(allow_entry, network.allow) if not is_loopback_host(host)]
+    return list(dict.fromkeys(hosts)), protected_ports(network)
+
+
+def node_guard_defaults(node_options: str, network: NetworkSpec = NetworkSpec()) -> dict[str, str]:
+    """What child_env sets for every child: the guard preloaded, no fake, no record (so it refuses
+    api.telegram.org like any other host), the spec's network policy; the spec's environment
+    cannot loosen it."""
+    hosts, ports = node_policy(network)
+    return {"NODE_OPTIONS": with_guard_option(node_options), TELEGRAM_VAR: "", ALLOW_VAR: ",".join(hosts),
+            PROTECT_VAR: ",".join(map(str, ports)), RECORD_VAR: ""}
 
 
 def guarded_env(env: Mapping[str, str], *, record: Path, telegram_url: str | None = None,
-                allow: Sequence[str] = ()) -> dict[str, str]:
+                allow: Sequence[str] = (), network: NetworkSpec = NetworkSpec()) -> dict[str, str]:
     """`env` with the guard preloaded and configured for a worker check. The spec cannot turn it
     off: its NODE_OPTIONS come after the guard's, its guard variables are overwritten."""
     result = dict(env)
     result["NODE_OPTIONS"] = with_guard_option(result.get("NODE_OPTIONS", ""))
     result[TELEGRAM_VAR] = telegram_url or ""
-    result[ALLOW_VAR] = ",".join(allow)
+    hosts, ports = node_policy(network)
+    result[ALLOW_VAR] = ",".join(dict.fromkeys([*allow, *hosts]))
+    result[PROTECT_VAR] = ",".join(map(str, ports))
     result[RECORD_VAR] = str(record)
     return result
 
@@ -66,6 +83,7 @@ class NetEvent:
     pid: int = 0
     file: str | None = None  # the first stack frame outside the guard and node's internals
     line: int | None = None
+    reason: str = ""  # "service": a protected loopback port
 
     @property
     def target(self) -> str:
@@ -120,7 +138,7 @@ def read_record(path: Path) -> GuardRecord:
             event=str(data.get("event", "")), host=str(data.get("host", "")),
             port=port if isinstance(port, int) else None, via=str(data.get("via", "")), pid=pid,
             file=str(site["file"]) if isinstance(site.get("file"), str) else None,
-            line=line if isinstance(line, int) else None))
+            line=line if isinstance(line, int) else None, reason=str(data.get("reason") or "")))
     return found
 
 

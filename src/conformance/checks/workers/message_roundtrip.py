@@ -24,6 +24,7 @@ from conformance.model.rules import RuleId
 from conformance.runtime.app_server import RunningApp, is_ok, poll_until_ok, serve_app
 from conformance.proc.childenv import child_env
 from conformance.proc.childoutput import quoted_block
+from conformance.proc.dbguard import SERVICE_PORTS
 from conformance.runtime.dburl import database_values, throwaway_sqlite
 from conformance.runtime.fake_telegram import FakeTelegram
 from conformance.model.findings import CheckResult, Finding
@@ -120,7 +121,7 @@ def run_worker(inputs: WorkerRunInputs) -> WorkerRun:
             return fail(f"has a bad placeholder in the spec: {exc}", f"edit {spec.source}")
         record_path = inputs.tmp / "node-guard.jsonl"
         child = guarded_env(child_env(env), record=record_path, telegram_url=telegram.url,
-                            allow=[urlsplit(app.url).hostname or ""])
+                            allow=[urlsplit(app.url).hostname or ""], network=spec.network)
         cwd = inputs.sandbox.path(worker.cwd)
         if os.sep not in command[0] and shutil.which(command[0], path=child.get("PATH", "")) is None:
             message = NODE_MISSING if command[0] == "node" else f"{command[0]} (its command) is not on PATH"
@@ -276,11 +277,20 @@ def _network_findings(spec: Spec, worker: WorkerSpec, record: GuardRecord, sandb
         sites = list(dict.fromkeys((sandbox.display(e.file), e.line) for e in events if e.file and e.line))
         path, line = sites[0] if sites else (f"worker {worker.name}", None)
         also = ", ".join(f"{p}:{n}" for p, n in sites[1:4])
-        message = (f"{'worker ' + worker.name + ' ' if sites else ''}tried to reach {', '.join(targets)} "
-                   f"({', '.join(vias)}){'; also from ' + also if also else ''}; the suite refused it: a test run "
-                   "reaches only loopback, the backend under test and the fake Telegram API")
-        fix = (f"read the address of {host} from the worker's environment and give it a loopback stand-in in "
-               f"the [[worker]] env of {spec.source.name} (api.telegram.org needs nothing: it goes to the fake)")
+        who = f"{'worker ' + worker.name + ' ' if sites else ''}tried to reach"
+        if any(e.reason == "service" for e in events):  # a loopback port of a server no check started
+            servers = ", ".join(dict.fromkeys(SERVICE_PORTS.get(e.port or 0, "a protected port") for e in events))
+            message = (f"{who} {', '.join(targets)} ({servers}; {', '.join(vias)}){'; also from ' + also if also else ''}"
+                       "; the suite refused it: a server the check did not start")
+            fix = (f"read the server's address from the worker's environment and give it a stand-in in the "
+                   f"[[worker]] env of {spec.source.name}, or, to let the checks use this server, add "
+                   f"\"{targets[0]}\" to [tool.conformance.network] allow")
+        else:
+            message = (f"{who} {', '.join(targets)} ({', '.join(vias)}){'; also from ' + also if also else ''}; the "
+                       "suite refused it: a test run reaches only loopback, the backend under test and the fake "
+                       "Telegram API")
+            fix = (f"read the address of {host} from the worker's environment and give it a loopback stand-in in "
+                   f"the [[worker]] env of {spec.source.name} (api.telegram.org needs nothing: it goes to the fake)")
         findings.append(worker_finding(spec, RuleId.WORKERS_FUNCTION, path, message, fix, subject=worker.name,
                                        line=line))
     return findings
