@@ -34,9 +34,13 @@ def _interrupt_once_running(argv: list[str], env: dict[str, str], marker: str, r
                                start_new_session=True)
     try:
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and not any(running in c for c in leftover_processes(env_marker=marker)):
+        while time.monotonic() < deadline and session.poll() is None \
+                and not any(running in c for c in leftover_processes(env_marker=marker)):
             time.sleep(0.2)
-        assert any(running in c for c in leftover_processes(env_marker=marker)), never
+        if not any(running in c for c in leftover_processes(env_marker=marker)):
+            ended = session.poll() is not None
+            output = session.communicate(timeout=5)[0].decode(errors="replace") if ended else ""
+            raise AssertionError(f"{never}; the session {'ended' if ended else 'still runs'}:\n{output[-3000:]}")
         time.sleep(settle)
         session.send_signal(signal.SIGINT)
         output = session.communicate(timeout=90)[0].decode(errors="replace")
