@@ -150,6 +150,25 @@ def test_import_of_a_top_level_tests_package_breaks_the_test_code_contract(tmp_p
     assert "api.users -> tests (l.1)" in results["no-test-code"].message
 
 
+def test_a_chain_through_a_forbidden_import_is_that_import_alone(tmp_path):
+    """api.chat -> services.chat -> tests and services.chat -> tests have one cause: the finding
+    and its one fix line are at services/chat.py, never "drop the import of services.chat"."""
+    root = backend(tmp_path, {"tests/factories.py": "USER = {}\n",
+                             "services/chat.py": LAYERED["services/chat.py"] + "from tests.factories import USER\n",
+                             "api/users.py": "from core.config import settings\n"})
+    message = check(tmp_path, root)["no-test-code"].message
+    assert "services.chat -> tests (l.6)" in message
+    assert "api.chat -> services.chat" not in message and "api is not allowed" not in message
+    assert message.endswith("fix: services/chat.py:6: remove the import of tests (services may not import tests)")
+    # without the direct import the chain is reported and fixed where it starts
+    root = backend(tmp_path / "indirect", {"tests/factories.py": "USER = {}\n",
+                                           "scripts/maintenance/debug_hours.py": "from tests.factories import USER\n",
+                                           "core/config.py": "from scripts.maintenance import debug_hours\n"})
+    message = check(tmp_path / "indirect", root)["no-test-code"].message
+    assert "core.config -> scripts.maintenance.debug_hours (l.1)" in message
+    assert "fix: core/config.py:1: remove the import of scripts.maintenance.debug_hours" in message
+
+
 def test_missing_forbidden_internal_module_fails_that_contract_alone(tmp_path):
     root = backend(tmp_path)
     for path in sorted((root / "scripts" / "maintenance").iterdir(), reverse=True):
@@ -399,3 +418,29 @@ def test_reference_backend_keeps_every_project_contract():
     results = check_contracts(PROJECT_CONTRACTS, REFERENCE / "backend", cache_dir=None)
     assert set(results) == {info.id for info in list_contracts(PROJECT_CONTRACTS)}
     assert broken(results) == set(), "\n\n".join(r.message for r in results.values() if not r.kept)
+
+
+@pytest.mark.parametrize(("expression", "module", "expected"), [
+    ("services", "services", True), ("services", "services.chat.x", True), ("services", "servicesx", False),
+    ("**.tests", "api.v1.tests.factories", True), ("**.tests", "tests", True), ("**.tests", "api.testsx", False),
+    ("*.debug", "utils.debug", True), ("*.debug", "debug", False), ("scripts.maintenance", "scripts", False),
+])
+def test_module_expressions_match_like_import_linter(expression, module, expected):
+    from conformance.checks.imports.contracts_claims import matches
+
+    assert matches(expression, module) is expected
+
+
+def test_forbidden_imports_are_claimed_unless_the_contract_ignores_them(tmp_path):
+    from conformance.checks.imports.contracts_claims import forbidden_imports, module_of
+
+    text = CONTRACTS.replace("    scripts.maintenance\n", "    scripts.maintenance\n    pytest\n"
+                             "ignore_imports =\n    core.testing -> pytest\n")
+    claims = forbidden_imports(config(tmp_path, text))
+    assert claims.claimed_by(module_of("services/chat.py"), "pytest") == "no-test-code"
+    assert claims.claimed_by(module_of("api/__init__.py"), "tests") == "no-test-code"
+    assert claims.claimed_by("core.testing", "pytest") is None  # ignored by the contract: deptry's to report
+    assert claims.claimed_by("scripts.admin.x", "pytest") is None  # not a source module
+    assert claims.claimed_by("services.chat", "requests") is None
+    assert forbidden_imports(None).claimed_by("services.chat", "pytest") is None
+    assert forbidden_imports(config(tmp_path, "[importlinter]\n")).claimed_by("services.chat", "pytest") is None

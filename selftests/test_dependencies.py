@@ -234,3 +234,22 @@ def test_suite_reports_dev_in_production_and_missing_with_one_environment_warnin
     assert run.outcomes["test_dependencies_declared[unused]"] == "passed", run.output
     assert run.output.count(f"lists 1 of 4 requirements (python-jose) that {ENVIRONMENT.format(python=PYTHON)}") == 1
     assert f"{PYTHON} -m pip install -r backend/requirements.txt" in run.output
+
+
+def test_an_import_a_selected_contract_forbids_is_the_contracts_finding_alone(tmp_path, spec, run_suite):
+    """`import pytest` in production: the test-code contract reports it (remove the import);
+    deptry's dev-in-production item leaves it out when that contract runs too, and would advise
+    moving pytest into the production requirements, the opposite fix."""
+    files = {**conforming_backend(spec), **BASE,
+             "backend/requirements.txt": "fastapi\nsqlalchemy\nalembic\n",
+             "backend/requirements-dev.txt": "pytest\n",
+             "backend/core/tokens.py": "import pytest\nimport flask\n"}
+    make_repo(tmp_path / "repo", files)
+    run = run_suite(tmp_path / "repo" / "backend", "-k", "dependencies or test_contract", part="imports")
+    assert run.failed == {"test_dependencies_declared[missing]",
+                          "test_contract[no-test-or-debug-code-in-production]"}, run.output
+    assert run.outcomes["test_dependencies_declared[dev-in-production]"] == "passed", run.output
+    contract = run.messages["test_contract[no-test-or-debug-code-in-production]"]
+    assert contract.startswith("1 finding:\n\nbackend/core/tokens.py:1 breaks contract"), contract
+    assert "fix: core/tokens.py:1: remove the import of pytest (core may not import pytest)" in contract
+    assert "'flask' imported but missing" in run.messages["test_dependencies_declared[missing]"]

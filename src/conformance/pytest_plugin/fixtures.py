@@ -91,6 +91,24 @@ def dependency_report(conformance_context: Context, from_scan: Any, backend_inte
             lambda rel: shown_path(index.rel(rel)), index=index))))
 
 
+@pytest.fixture(scope="session")
+def contract_claims(conformance_context: Context, request: pytest.FixtureRequest) -> Any:
+    """A function (importer, imported) -> the id of a forbidden contract that reports that import
+    in this session (its item is selected), so deptry's items leave it to that contract."""
+    from conformance.checks.imports.contracts_claims import forbidden_imports
+
+    ctx = conformance_context
+    forbidden = ctx.cached("forbidden_imports", lambda: forbidden_imports(ctx.contracts_file))
+    selected = {item.callspec.params["contract"].id for item in request.session.items
+                if hasattr(item, "callspec") and "contract" in item.callspec.params}
+
+    def claimed(importer: str, imported: str) -> str | None:
+        owner = forbidden.claimed_by(importer, imported)
+        return owner if owner in selected else None
+
+    return claimed
+
+
 def _sandbox(ctx: Context, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The backend's copy for this process: the run cache's kept copy brought up to date when the
     cache is on and no other run holds it, else a fresh copy in this run's temp dir."""

@@ -18,9 +18,11 @@ import re
 import shlex
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conformance.checks.imports.contracts_claims import module_of
 from conformance.model.findings import CheckResult, Finding, Skipped
 from conformance.model.rules import RuleId, rule
 from conformance.analysis.distributions import (
@@ -55,12 +57,15 @@ class DependencyReport:
     skipped_rules: dict[str, str] = field(default_factory=dict)  # test id -> why that item examines nothing
     environment: Finding | None = None  # warning: declared requirements the backend interpreter lacks
     note: str | None = None
+    imports: dict[Finding, tuple[str, str]] = field(default_factory=dict)  # finding -> (importer, imported)
 
-    def result(self, test_id: str) -> CheckResult:
-        """What one test item reports; the environment warning goes with `missing`, once."""
+    def result(self, test_id: str, claimed: Callable[[str, str], str | None] | None = None) -> CheckResult:
+        """What one test item reports; the environment warning goes with `missing`, once. `claimed`
+        names the check that already reports an import (a forbidden contract): left out here."""
         if self.skipped:
             return CheckResult(skipped=Skipped(self.skipped))
-        findings = list(self.findings.get(test_id, []))
+        findings = [f for f in self.findings.get(test_id, [])
+                    if claimed is None or f not in self.imports or not claimed(*self.imports[f])]
         if test_id == "missing" and self.environment is not None:
             findings.append(self.environment)
         reason = self.skipped_rules.get(test_id)
@@ -213,11 +218,14 @@ def check_dependencies(backend: Path, spec: Spec, info: InterpreterInfo, first_p
             continue  # its import names are unknown and an unattributed import may be one of them
         if code == "DEP004" and non_production.match_file(rel):
             continue  # scripts, migrations, tests may use dev-only requirements
-        report.findings[test_id].append(rule(RuleId.DEPENDENCIES).finding(
+        finding = rule(RuleId.DEPENDENCIES).finding(
             path=repo_path(rel), line=location.get("line"),
             message=f"{issue['error']['message']} [{code}]",
             fix=fix.format(requirements=repo_path(spec.imports.requirements)),
-            subject=test_id, severity=severity, phase=spec.phase_of(RuleId.DEPENDENCIES)))  # type: ignore[arg-type]
+            subject=test_id, severity=severity, phase=spec.phase_of(RuleId.DEPENDENCIES))  # type: ignore[arg-type]
+        report.findings[test_id].append(finding)
+        if code in ("DEP001", "DEP003", "DEP004") and rel.endswith(".py"):
+            report.imports[finding] = (module_of(rel), module)
     return report
 
 
