@@ -253,3 +253,28 @@ def test_an_import_a_selected_contract_forbids_is_the_contracts_finding_alone(tm
     assert contract.startswith("1 finding:\n\nbackend/core/tokens.py:1 breaks contract"), contract
     assert "fix: core/tokens.py:1: remove the import of pytest (core may not import pytest)" in contract
     assert "'flask' imported but missing" in run.messages["test_dependencies_declared[missing]"]
+
+
+def test_undeclared_imports_are_judged_by_the_backend_interpreters_packages(tmp_path, spec, info):
+    """deptry runs under the suite's interpreter: pluggy is installed there (pytest needs it), so
+    deptry calls it transitive; a backend venv without it makes it missing. And the other way
+    round: a package only the backend's venv has, as another package's dependency, is transitive."""
+    assert info.distributions.get("pluggy") and not info.distributions.get("zz_backend_only")
+    backend_info = dataclasses.replace(info, distributions={
+        **{name: dists for name, dists in info.distributions.items() if name != "pluggy"},
+        "zz_backend_only": ["zz-backend-only"]})
+    files = {"backend/requirements.txt": "fastapi\n",
+             "backend/services/x.py": "import fastapi\nimport pluggy\nimport zz_backend_only\n"}
+    report = check(tmp_path, spec, backend_info, files)
+    assert lines(report, "missing") == [
+        "backend/services/x.py:2 'pluggy' imported but missing from the dependency definitions [DEP001]"]
+    assert lines(report, "transitive") == [
+        "backend/services/x.py:3 'zz_backend_only' imported but it is a transitive dependency [DEP003]"]
+    assert report.result("transitive").findings[0].fix == (
+        "declare it in backend/requirements.txt: it is only installed as a dependency of another package")
+    # the same tree judged by the suite's own packages, as deptry alone would
+    report = check(tmp_path / "suite-env", spec, info, files)
+    assert lines(report, "transitive") == [
+        "backend/services/x.py:2 'pluggy' imported but it is a transitive dependency [DEP003]"]
+    assert lines(report, "missing") == [
+        "backend/services/x.py:3 'zz_backend_only' imported but missing from the dependency definitions [DEP001]"]

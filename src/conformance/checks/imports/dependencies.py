@@ -211,6 +211,11 @@ def check_dependencies(backend: Path, spec: Spec, info: InterpreterInfo, first_p
         rel = location.get("rel") or (file.relative_to(backend).as_posix()
                                       if file.is_absolute() and file.is_relative_to(backend) else file.as_posix())
         module = issue.get("module") or ""
+        if code in ("DEP001", "DEP003"):
+            code, message = _as_in_backend_environment(code, module, info, issue["error"]["message"])
+            test_id, severity, fix = RULES[code]
+        else:
+            message = issue["error"]["message"]
         if code == "DEP001" and any(might_provide(dist, module) for dist in unmapped):
             continue  # an uninstalled declared distribution may provide it
         if code == "DEP002" and normalize_distribution(module) in unmapped and \
@@ -220,13 +225,25 @@ def check_dependencies(backend: Path, spec: Spec, info: InterpreterInfo, first_p
             continue  # scripts, migrations, tests may use dev-only requirements
         finding = rule(RuleId.DEPENDENCIES).finding(
             path=repo_path(rel), line=location.get("line"),
-            message=f"{issue['error']['message']} [{code}]",
+            message=f"{message} [{code}]",
             fix=fix.format(requirements=repo_path(spec.imports.requirements)),
             subject=test_id, severity=severity, phase=spec.phase_of(RuleId.DEPENDENCIES))  # type: ignore[arg-type]
         report.findings[test_id].append(finding)
         if code in ("DEP001", "DEP003", "DEP004") and rel.endswith(".py"):
             report.imports[finding] = (module_of(rel), module)
     return report
+
+
+def _as_in_backend_environment(code: str, module: str, info: InterpreterInfo, message: str) -> tuple[str, str]:
+    """deptry runs under the suite's interpreter, so it tells "missing" (DEP001) from "installed
+    as another package's dependency" (DEP003) by the suite's packages. An undeclared import is
+    judged by the backend interpreter's instead: what production installs decides."""
+    judged = "DEP003" if info.distributions.get(module) else "DEP001"
+    if judged == code:
+        return code, message
+    if judged == "DEP003":
+        return judged, f"'{module}' imported but it is a transitive dependency"
+    return judged, f"'{module}' imported but missing from the dependency definitions"
 
 
 def _dev_file_absent(spec: Spec, rel: str, index: RepoIndex | None,
