@@ -119,3 +119,33 @@ def test_a_real_redis_on_its_usual_port_sees_no_client(run_suite, tmp_path: Path
     assert result.outcomes == {"test_app_boots_and_answers_health": "failed"}, result.output
     assert refused(line, "127.0.0.1:6379", "the usual port of Redis", "uvicorn main:app") in \
         result.messages["test_app_boots_and_answers_health"]
+
+
+def test_a_module_that_connects_at_import_is_one_finding_at_the_line_that_connected(run_suite, tmp_path: Path) -> None:
+    canary = Listener()
+    try:
+        repo = reference_repo(tmp_path / "repo")
+        (repo.root / "backend/utils/remote_flags.py").write_text(
+            'import urllib.request\n\nFLAGS = urllib.request.urlopen("https://config.example.com/flags", timeout=5)\n')
+        (repo.root / "backend/services/flags.py").write_text("from utils.remote_flags import FLAGS\n")
+        (repo.root / "backend/cache/warm.py").write_text(
+            f'import socket\n\nsocket.create_connection(("localhost", {canary.port}), timeout=5).close()\n')
+        repo.commit("flags fetched and cache warmed at import")
+        config = spec_without_redis_url(tmp_path, repo.root / "backend", f"protected_ports = [{canary.port}]\n")
+        result = run_suite(None, "--conformance-config", str(config), "-k", "importable", part="imports")
+    finally:
+        canary.close()
+    assert canary.accepted == 0
+    assert {name for name, outcome in result.outcomes.items() if outcome == "failed"} == {
+        "test_importable[utils]", "test_importable[cache]"}, result.output  # services.flags: utils' cause
+    assert result.messages["test_importable[utils]"].startswith(
+        "1 finding:\n\nbackend/utils/remote_flags.py:3 connects to config.example.com:443, outside this machine: "
+        "the suite refused the connection before the name was looked up or anything was sent (import of "
+        "utils.remote_flags, http); the import of services.flags, utils.remote_flags fails because of it\n")
+    assert ("fix:  connect when the app starts (in a function it calls), not at import; the checks run offline: "
+            "make backend/utils/remote_flags.py reach config.example.com:443 only when a setting says so"
+            ) in result.messages["test_importable[utils]"]
+    assert result.messages["test_importable[cache]"].startswith(
+        f"1 finding:\n\nbackend/cache/warm.py:3 connects to 127.0.0.1:{canary.port} (a protected port), a server the "
+        "check did not start: the suite refused the connection before anything was sent (import of cache.warm, "
+        "socket)\n")

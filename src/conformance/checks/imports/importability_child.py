@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conformance.checks.imports.importability_report import (
-    ImportabilityReport, backend_relative, exception_origin, exception_text, explain_mismatch, import_failure)
+    ImportabilityReport, backend_relative, exception_origin, exception_text, explain_mismatch, guard_refusal,
+    import_failure)
 
 ITEM = "import-check"  # pytest-import-check's item name: node ids are "<file>::import-check"
 WATCHDOG_EXIT = 86  # the child's exit code when its watchdog stopped it
@@ -151,4 +152,7 @@ def _failure(backend: Path, rel: str, failure: dict[str, object]) -> object:
     message, text = str(failure.get("message") or ""), str(failure.get("text") or "")
     result = import_failure(backend, rel, explain_mismatch(exception_text(message, text), backend))
     result.origin = exception_origin(backend, message, text)
+    refused = guard_refusal(backend, message, text)
+    if refused is not None:
+        result.origin, result.refused = refused
     return result

@@ -21,6 +21,10 @@ EXCEPTION_LINE = re.compile(
 MISMATCH = re.compile(r"ImportPathMismatchError: \('([^']*)', '([^']*)', \w*\('([^']*)'\)\)")
 SYNTAX_FILE = re.compile(r'File "([^"]+)", line (\d+)')
 FRAME = re.compile(r"^([^\s:][^:\n]*):(\d+): in ", re.MULTILINE)
+# The connection guard's own error text (data/guard): the place and what it refused, whatever wraps it.
+GUARD_REFUSAL = re.compile(r"conformance guard: refused the connection to (?P<target>\S+) made at "
+                           r"(?P<path>/[^\n]+?):(?P<line>\d+) \((?P<via>[^)]*)\): (?P<why>\w[\w ']*)")
+REFUSAL_KINDS = {"a server the check": "service", "a host outside": "remote", "this check gives": "database"}
 
 
 @dataclass
@@ -33,6 +37,7 @@ class ImportFailure:
     missing_dependency: str | None = None  # top-level name of a missing third-party module
     origin: str | None = None  # backend-relative "path:line" where the exception was raised
     kind: str | None = None  # None: it raised; "timeout": stopped by the watchdog; "namespace": too deep to import
+    refused: tuple[str, str, str] | None = None  # (target, library, guard kind) of a connection the guard refused
 
 
 @dataclass
@@ -77,6 +82,20 @@ def exception_origin(backend: Path, message: str, text: str) -> str | None:
     path, line = frames[-1]
     rel = backend_relative(backend, path)
     return f"{rel}:{line}" if rel else None
+
+
+def guard_refusal(backend: Path, message: str, text: str) -> tuple[str, tuple[str, str, str]] | None:
+    """("path:line", (target, library, kind)) when the import failed on a connection the guard
+    refused (a module that connects at import): the place is the line that connected."""
+    for source in (message, text):
+        match = GUARD_REFUSAL.search(source)
+        if not match:
+            continue
+        rel = backend_relative(backend, match["path"])
+        kind = next((k for why, k in REFUSAL_KINDS.items() if match["why"].startswith(why)), "")
+        if rel and kind:
+            return f"{rel}:{match['line']}", (match["target"], match["via"], kind)
+    return None
 
 
 def backend_relative(backend: Path, node_path: str) -> str | None:

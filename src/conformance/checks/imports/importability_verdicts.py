@@ -19,6 +19,7 @@ from conformance.checks.imports.groups import importable_groups
 from conformance.checks.imports.scan import ImportScan, check_parse, module_name
 from conformance.checks.imports.style import check_backend_prefix, init_file_findings
 from conformance.model.findings import Finding
+from conformance.proc.dbguard import GuardRecord, refusal_fix, refused_message
 from conformance.model.rules import RuleId, rule
 from conformance.repo.index import shell_quote
 
@@ -160,6 +161,9 @@ class _RootCause:
                 path, error,
                 f"find {where} -type d -exec touch {{}}/__init__.py \\;  (an __init__.py in every "
                 "directory below makes them regular packages), or flatten the tree", phase=phase)
+        refused = getattr(self.failures[0], "refused", None) if self.failures else None
+        if refused is not None:
+            return self._refused_finding(scan_, refused, modules, breaks)
         origin = scan_.name_origins().origin(self.missing) if self.missing else None
         if origin is not None and origin.is_backend:
             reason = (f"raises while being imported: {self.error}; `{self.missing}` is {origin.value}, "
@@ -174,6 +178,19 @@ class _RootCause:
             reason = f"raises while being imported: {self.error}"
             fix = f"python -c 'import {module_name(self.path) or modules[0]}' from the backend root shows the full traceback"
         return importable.finding(path, f"{reason}{breaks}", fix, line=self.line, phase=phase)
+
+
+    def _refused_finding(self, scan_: ImportScan, refused: tuple[str, str, str], modules: list[str],
+                         breaks: str) -> Finding:
+        """A module that connects at import, refused by the guard: the line that connected, what it
+        tried and how to fix it, as the startup checks word it."""
+        target, via, kind = refused
+        record = GuardRecord(target, via, scan_.repo_path(self.path), self.line or 0, "refused", kind)
+        during = f"import of {module_name(self.path) or modules[0]}"
+        fix = (f"connect when the app starts (in a function it calls), not at import; {refusal_fix(record)}"
+               if kind != "database" else refusal_fix(record))
+        return rule(RuleId.IMPORTABLE).finding(record.path, refused_message(record, "", during) + breaks, fix,
+                                               line=self.line, phase=scan_.spec.phase_of(RuleId.IMPORTABLE))
 
 
 EXCEPTION_KIND = re.compile(r"\b([A-Z]\w*(?:Error|Exception|Exit|Interrupt))\b")
