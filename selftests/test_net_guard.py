@@ -96,6 +96,12 @@ def test_a_protected_loopback_port_is_refused_and_others_on_loopback_are_not(
     print("connect_ex", socket.socket().connect_ex(("127.0.0.1", {canary.port})))
     import redis
     attempt("redis", lambda: redis.Redis(host="localhost", port={canary.port}, socket_connect_timeout=5).ping())
+    import anyio
+
+    async def anyio_connect():  # anyio looks names up as IDNA bytes: b"localhost"
+        await (await anyio.connect_tcp("localhost", {ordinary.port})).aclose()
+
+    attempt("anyio", lambda: anyio.run(anyio_connect))
     """, NetworkSpec(protected_ports=(canary.port,)))
     assert done.returncode == 0, done.stderr
     shown = f"127.0.0.1:{canary.port}"
@@ -106,9 +112,10 @@ def test_a_protected_loopback_port_is_refused_and_others_on_loopback_are_not(
         "connect_ex": "111",  # ECONNREFUSED, as connect_ex reports it, never an exception
         "redis": "ConnectionError Error " + MESSAGE.format(target=shown, path=path, line=13, via="redis",
                                                             where=SERVICE) + f" connecting to localhost:{canary.port}.",
+        "anyio": "CONNECTED",
     }, done.stdout
     assert canary.accepted == 0
-    assert ordinary.accepted == 1
+    assert ordinary.accepted == 2
     assert records == [GuardRecord(shown, "socket", path, 9, "refused", "service"),
                        GuardRecord(shown, "socket", path, 11, "refused", "service"),
                        GuardRecord(shown, "redis", path, 13, "refused", "service")]

@@ -27,6 +27,8 @@ _NET = None
 
 
 def _bare(host: object) -> str:
+    if isinstance(host, (bytes, bytearray)):  # anyio and others pass IDNA-encoded names
+        host = bytes(host).decode("ascii", "replace")
     text = str(host or "").strip().lower()
     if text.startswith("[") and "]" in text:
         text = text[1:text.index("]")]
