@@ -4,9 +4,11 @@ findings made from what it tried.
 Backend code decides by itself where it connects (an env.py that builds its URL from DB_HOST and
 ignores DATABASE_URL migrates that other database). Every child that runs backend code gets
 data/guard/sitecustomize.py on its PYTHONPATH and a `Guard` in CONFORMANCE_DB_GUARD: the child
-refuses any connection but the check's throwaway database (and SQLite files in the check's
-scratch directories) before a statement runs, and writes one JSON line per connection elsewhere
-to `report`. `guard_findings` turns those lines into one finding per cause.
+refuses any database connection but the check's throwaway database (and SQLite files in the
+check's scratch directories) before a statement runs, and any other socket to a protected
+loopback port (SERVICE_PORTS: a developer's Redis, PostgreSQL, ...) or to another host before
+anything is sent, and writes one JSON line per refusal to `report`; the checks turn those lines
+into one finding per cause (refused_message, refusal_fix).
 """
 
 from __future__ import annotations
@@ -80,10 +82,6 @@ class GuardRecord:
     line: int
     verdict: str  # "refused"; "scratch" (a SQLite file in a scratch dir, allowed); "given" (its database)
     kind: str = "database"  # or, for a socket: "service" (a protected loopback port), "remote" (another host)
-
-    @property
-    def network(self) -> bool:
-        return self.kind != "database"
 
     @property
     def refused(self) -> bool:
