@@ -6,9 +6,11 @@ built from these refusals are in test_net_canaries.py."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 from collections.abc import Iterator
@@ -227,6 +229,37 @@ def test_uvloop_which_connects_below_socket_connect_is_guarded_too(
                                                   ("api.openai.com:443", "remote")]
 
 
+class UnixListener(Listener):
+    def __init__(self, path: Path) -> None:
+        self.server = socket.socket(socket.AF_UNIX)
+        self.server.bind(str(path))
+        self.server.listen()
+        self.accepted = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+
+def test_a_data_servers_unix_socket_is_refused_unless_scratch_or_allowed(tmp_path: Path) -> None:
+    elsewhere = Path(tempfile.mkdtemp(prefix="conformance-sock-"))  # outside every scratch dir
+    servers = {name: UnixListener(path) for name, path in {
+        "redis": elsewhere / "redis-server.sock", "allowed": elsewhere / "mysqld.sock",
+        "other": elsewhere / "app.sock", "scratch": tmp_path / "redis.sock"}.items()}
+    try:
+        done, records, path = run_net(tmp_path, ATTEMPT + "".join(
+            f'    attempt("{name}", lambda: socket.socket(socket.AF_UNIX).connect({str(server.server.getsockname())!r}))\n'
+            for name, server in servers.items()), NetworkSpec(allow=(str(elsewhere / "mysqld.sock"),)))
+    finally:
+        for server in servers.values():
+            server.close()
+        shutil.rmtree(elsewhere)
+    assert done.returncode == 0, done.stderr
+    shown = f"unix:{elsewhere / 'redis-server.sock'}"
+    assert outcomes(done.stdout) == {
+        "redis": "RefusedConnection " + MESSAGE.format(target=shown, path=path, line=9, via="socket", where=SERVICE),
+        "allowed": "CONNECTED", "other": "CONNECTED", "scratch": "CONNECTED"}, done.stdout
+    assert [servers[name].accepted for name in servers] == [0, 1, 1, 1]
+    assert records == [GuardRecord(shown, "socket", path, 9, "refused", "service")]
+
+
 def test_a_child_without_sockets_never_loads_the_network_guard(tmp_path: Path) -> None:
     done, _, _ = run_net(tmp_path, """\
         import sys
@@ -235,3 +268,20 @@ def test_a_child_without_sockets_never_loads_the_network_guard(tmp_path: Path) -
         """, NetworkSpec())
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize(("url", "kind", "message", "allow"), [
+    ("127.0.0.1:6379", "service", "connects to 127.0.0.1:6379 (the usual port of Redis), a server the check did not "
+     "start: the suite refused the connection before anything was sent (app boot, redis)", "127.0.0.1:6379"),
+    ("unix:/run/postgresql/.s.PGSQL.5432", "service", "connects to unix:/run/postgresql/.s.PGSQL.5432 (the usual "
+     "socket of PostgreSQL), a server the check did not start: the suite refused the connection before anything "
+     "was sent (app boot, redis)", "/run/postgresql/.s.PGSQL.5432"),
+    ("api.openai.com:443", "remote", "connects to api.openai.com:443, outside this machine: the suite refused the "
+     "connection before the name was looked up or anything was sent (app boot, redis)", "api.openai.com:443"),
+])
+def test_refusals_say_what_was_reached_and_how_to_allow_it(url, kind, message, allow):
+    from conformance.proc.dbguard import refusal_fix, refused_message
+
+    record = GuardRecord(url, "redis", "backend/cache/client.py", 7, "refused", kind)
+    assert refused_message(record, "", "app boot") == message
+    assert refusal_fix(record).endswith(f'add "{allow}" to [tool.conformance.network] allow')

@@ -48,9 +48,9 @@ def _load(tmp_path: Path, text: str) -> Spec:
      "[dirs.logs] a runtime dir (gitignored) cannot also be a package"),
     ("[dirs\n", "invalid TOML"),
     ('[network]\nallow = ["redis://localhost:6379"]\n',
-     '[network.allow] "redis://localhost:6379" must be a host or host:port, e.g. "api.example.com:443" or '
-     '"127.0.0.1:6379"'),
-    ('[network]\nallow = ["localhost:99999"]\n', '[network.allow] "localhost:99999" must be a host or host:port'),
+     '[network.allow] "redis://localhost:6379" must be a host, host:port or a socket\'s absolute path, e.g. '
+     '"api.example.com:443" or "127.0.0.1:6379"'),
+    ('[network]\nallow = ["localhost:99999"]\n', '[network.allow] "localhost:99999" must be a host, host:port'),
     ('[network]\nprotected_ports = [6379, "5432"]\n',
      "[network.protected_ports] must be a list of port numbers (1-65535), got [6379, '5432']"),
     ('[network]\nalow = ["x"]\n', '[network] unknown key "alow" (did you mean "allow"?)'),

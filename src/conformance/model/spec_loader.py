@@ -150,10 +150,11 @@ def _parse_env(data: dict[str, Any], keypath: str, source: Path) -> dict[str, st
 def _parse_network(data: dict[str, Any], keypath: str, source: Path) -> NetworkSpec:
     table = TomlTable(data, keypath, source)
     allow = table.take_str_list("allow")
-    for entry in allow:
+    for entry in (e for e in allow if not e.startswith("/")):  # "/path": a Unix socket
         host, _, port = entry.rpartition(":") if entry.count(":") == 1 or entry.startswith("[") else ("", "", "")
         if not entry.strip() or " " in entry.strip() or "/" in entry or (host and not (port.isdigit() and 0 < int(port) < 65536)):
-            raise table.error(f'"{entry}" must be a host or host:port, e.g. "api.example.com:443" or "127.0.0.1:6379"',
+            raise table.error(f'"{entry}" must be a host, host:port or a socket\'s absolute path, e.g. '
+                              '"api.example.com:443" or "127.0.0.1:6379"',
                               "allow")
     ports = table.take("protected_ports", list, [])
     if not all(isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports):

@@ -13,9 +13,11 @@ into one finding per cause (refused_message, refusal_fix).
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import importlib.util
 import ipaddress
+import posixpath
 import json
 import py_compile
 from collections.abc import Iterable
@@ -36,6 +38,9 @@ SERVICE_PORTS = {
     8086: "InfluxDB", 9042: "Cassandra", 7687: "Neo4j", 8529: "ArangoDB", 28015: "RethinkDB", 6333: "Qdrant",
     19530: "Milvus", 5672: "RabbitMQ", 9092: "Kafka", 4222: "NATS",
 }
+# Names of the Unix sockets those servers listen on (a connection there is refused the same way).
+SERVICE_SOCKETS = {".s.PGSQL.*": "PostgreSQL", "*redis*.sock": "Redis", "mysqld.sock": "MySQL",
+                   "mysql.sock": "MySQL", "mongodb-*.sock": "MongoDB", "memcached*.sock": "Memcached"}
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,8 @@ class Guard:
         protect = protected_ports(self.network)
         return json.dumps({"allow": [self.database] if self.database else [],
                            "dirs": [str(d) for d in self.scratch], "backend": str(self.backend),
-                           "report": str(self.report), "net": {"allow": list(self.network.allow), "protect": protect}})
+                           "report": str(self.report), "net": {"allow": list(self.network.allow), "protect": protect,
+                                                             "sockets": list(SERVICE_SOCKETS)}})
 
     def records(self) -> list[GuardRecord]:
         return read_records(self.report)
@@ -137,8 +143,10 @@ def described(url: str | None) -> str:
 def refused_message(record: GuardRecord, given: str, during: str) -> str:
     """What a refused connection finding says after its path:line: the database or server tried."""
     if record.kind == "service":
-        service = SERVICE_PORTS.get(_port_of(record.url))
-        return (f"connects to {record.url} ({f'the usual port of {service}' if service else 'a protected port'}), "
+        socket = record.url.startswith("unix:")
+        service = _socket_service(record.url[5:]) if socket else SERVICE_PORTS.get(_port_of(record.url))
+        usual = f"the usual {'socket' if socket else 'port'} of {service}" if service else "a protected port"
+        return (f"connects to {record.url} ({usual}), "
                 f"a server the check did not start: the suite refused the connection before anything was sent "
                 f"({during}, {record.via})")
     if record.kind == "remote":
@@ -153,13 +161,23 @@ def refusal_fix(record: GuardRecord, subject: str | None = None) -> str:
     if record.kind == "service":
         return (f"make {subject or record.path} read the server's address from the environment and set it in "
                 "[tool.conformance.test_env] (e.g. REDIS_URL = \"\" for an in-memory fallback, or a stand-in the "
-                f"check may use); to let the checks use this server, add \"{record.url}\" to "
+                f"check may use); to let the checks use this server, add \"{_allow_entry_for(record.url)}\" to "
                 "[tool.conformance.network] allow")
     if record.kind == "remote":
         return (f"the checks run offline: make {subject or record.path} reach {record.url} only when a setting "
                 "says so, and turn it off in [tool.conformance.test_env] (e.g. AI_PROVIDER = \"offline\"), or "
                 f"add \"{record.url}\" to [tool.conformance.network] allow")
     return guard_fix(subject or record.path)
+
+
+def _allow_entry_for(url: str) -> str:
+    """The network.allow entry that lets a refused target through: host:port, or a socket's path."""
+    return url[5:] if url.startswith("unix:") else url
+
+
+def _socket_service(path: str) -> str | None:
+    name = posixpath.basename(path)
+    return next((service for pattern, service in SERVICE_SOCKETS.items() if fnmatch.fnmatch(name, pattern)), None)
 
 
 def _port_of(shown: str) -> int:
@@ -203,7 +221,7 @@ def protected_ports(network: NetworkSpec) -> list[int]:
     """The loopback ports no child may reach: the usual servers' and the spec's, minus those a
     loopback entry of network.allow lifts (a loopback host without a port lifts them all)."""
     lifted: set[int] = set()
-    for host, port in map(allow_entry, network.allow):
+    for host, port in map(allow_entry, (e for e in network.allow if not e.startswith("/"))):
         if is_loopback_host(host):
             if not port:
                 return []

@@ -44,7 +44,8 @@ def with_guard_option(node_options: str) -> str:
 def node_policy(network: NetworkSpec) -> tuple[list[str], list[int]]:
     """(hosts allowed besides loopback, loopback ports refused) from the spec's network table. The
     node guard allows per host: an entry's port narrows nothing there."""
-    hosts = [host for host, _ in map(allow_entry, network.allow) if not is_loopback_host(host)]
+    hosts = [host for host, _ in map(allow_entry, (e for e in network.allow if not e.startswith("/")))
+             if not is_loopback_host(host)]  # a "/path" entry is a Unix socket of the Python guard
     return list(dict.fromkeys(hosts)), protected_ports(network)
 
 

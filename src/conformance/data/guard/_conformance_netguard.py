@@ -81,15 +81,21 @@ def net_config() -> dict:
     if _NET is None:
         import json
         raw = json.loads(os.environ.get(ENV) or "{}").get("net") or {}
-        allow = set()
+        allow, paths, names = set(), set(), set()
         for entry in raw.get("allow", []):
+            if str(entry).startswith("/"):  # a Unix socket
+                paths.add(os.path.realpath(str(entry)))
+                continue
             host, port = split_entry(str(entry))
             allow.add(("local" if is_local(host) else host, port))
-        for target in config()["allow"]:  # the given database's server
+        for target in config()["allow"]:  # the given database's server (and its socket, when local)
             if target[0] != "sqlite":
                 allow.add((target[1], target[2]))
+                if target[1] == "local":
+                    names.add(f".s.PGSQL.{target[2]}")
         _NET = {"allow": allow, "protected": {int(p) for p in raw.get("protect", [])}, "learnt": set(),
-                "own": set(), "own_names": None}
+                "own": set(), "own_names": None, "sockets": [str(p) for p in raw.get("sockets", [])],
+                "socket_paths": paths, "socket_names": names}
     return _NET
 
 
@@ -116,6 +122,24 @@ def endpoint_refusal(host: object, port: object) -> str:
             or (host, 0) in net["learnt"]:
         return ""
     return "remote"
+
+
+def socket_refusal(path: object) -> str:
+    """'' when a Unix socket may be connected to, 'service' when it is a data server's (its name
+    is one of the usual ones) outside the check's scratch dirs and not allowed."""
+    import fnmatch
+
+    net = net_config()
+    text = os.fsdecode(path) if isinstance(path, (str, bytes)) else ""
+    if not text or text.startswith("\0"):  # abstract sockets (systemd, D-Bus): no data server's
+        return ""
+    name = os.path.basename(text)
+    if name in net["socket_names"] or not any(fnmatch.fnmatch(name, p) for p in net["sockets"]):
+        return ""
+    real = os.path.realpath(text)
+    if real in net["socket_paths"] or any(real.startswith(d.rstrip(os.sep) + os.sep) for d in config()["dirs"]):
+        return ""
+    return "service"
 
 
 def lookup_answer(host: object, port: object) -> str:
@@ -164,10 +188,10 @@ def _shown(host: object, port: object) -> str:
     return f"{host}:{port}" if _port(port) else host
 
 
-def refusal(host: object, port: object, reason: str) -> str:
+def refusal(host: object, port: object, reason: str, shown: str = "") -> str:
     """Record the refused connection (or lookup) and return the error text that names it."""
     cfg = config()
-    shown, via = _shown(host, port), _via()
+    shown, via = shown or _shown(host, port), _via()
     path, line = caller(cfg)
     if cfg["report"]:
         import json
@@ -191,8 +215,14 @@ def patch_socket(module: object) -> None:
     cls = module.socket
     inet = {getattr(module, "AF_INET", None), getattr(module, "AF_INET6", None)} - {None}
 
+    unix = getattr(module, "AF_UNIX", None)
+
     def refused(sock: object, address: object) -> str:
-        if getattr(sock, "family", None) not in inet or not isinstance(address, tuple) or len(address) < 2:
+        family = getattr(sock, "family", None)
+        if unix is not None and family == unix:
+            reason = socket_refusal(address)
+            return refusal(None, None, reason, f"unix:{os.fsdecode(address)}") if reason else ""
+        if family not in inet or not isinstance(address, tuple) or len(address) < 2:
             return ""
         reason = endpoint_refusal(address[0], address[1])
         return refusal(address[0], address[1], reason) if reason else ""
