@@ -76,7 +76,8 @@ def split_entry(text: str) -> tuple:
 
 def net_config() -> dict:
     """Allowed (host, port) pairs (host "local" for loopback; port 0: any), the protected loopback
-    ports, and the addresses learnt while running (allowed names' and this machine's)."""
+    ports, the data servers' socket name patterns with the sockets allowed anyway, and the
+    addresses learnt while running (allowed names' and this machine's)."""
     global _NET
     if _NET is None:
         import json
@@ -188,6 +189,29 @@ def _shown(host: object, port: object) -> str:
     return f"{host}:{port}" if _port(port) else host
 
 
+def checked_lookup(host: object, port: object) -> str:
+    """lookup_answer, after raising socket.gaierror (recorded) for a name that may not be looked up."""
+    answer = lookup_answer(host, port)
+    if answer == "remote":
+        import socket
+        raise socket.gaierror(getattr(socket, "EAI_NONAME", -2), refusal(host, port, "remote"))
+    return answer
+
+
+def address_refusal(family: object, address: object) -> str:
+    """The error text when a socket of `family` may not connect (or send) to `address`, else ''."""
+    import socket
+
+    if family == getattr(socket, "AF_UNIX", None) and isinstance(address, (str, bytes)):
+        reason = socket_refusal(address)
+        return refusal(None, None, reason, f"unix:{os.fsdecode(address)}") if reason else ""
+    if family not in (socket.AF_INET, getattr(socket, "AF_INET6", None)) or not isinstance(address, tuple) \
+            or len(address) < 2:
+        return ""
+    reason = endpoint_refusal(address[0], address[1])
+    return refusal(address[0], address[1], reason) if reason else ""
+
+
 def refusal(host: object, port: object, reason: str, shown: str = "") -> str:
     """Record the refused connection (or lookup) and return the error text that names it."""
     cfg = config()
@@ -213,19 +237,9 @@ def patch_socket(module: object) -> None:
     import errno
 
     cls = module.socket
-    inet = {getattr(module, "AF_INET", None), getattr(module, "AF_INET6", None)} - {None}
-
-    unix = getattr(module, "AF_UNIX", None)
 
     def refused(sock: object, address: object) -> str:
-        family = getattr(sock, "family", None)
-        if unix is not None and family == unix:
-            reason = socket_refusal(address)
-            return refusal(None, None, reason, f"unix:{os.fsdecode(address)}") if reason else ""
-        if family not in inet or not isinstance(address, tuple) or len(address) < 2:
-            return ""
-        reason = endpoint_refusal(address[0], address[1])
-        return refusal(address[0], address[1], reason) if reason else ""
+        return address_refusal(getattr(sock, "family", None), address)
 
     original_connect, original_connect_ex, original_sendto = cls.connect, cls.connect_ex, cls.sendto
 
@@ -245,14 +259,11 @@ def patch_socket(module: object) -> None:
         return original_sendto(self, data, *args)
 
     cls.connect, cls.connect_ex, cls.sendto = connect, connect_ex, sendto
-    noname = getattr(module, "EAI_NONAME", -2)
 
     def guarded(original, addresses):
         def lookup(host, *args, **kwargs):
             port = args[0] if args else kwargs.get("port")
-            answer = lookup_answer(host, port)
-            if answer == "remote":
-                raise module.gaierror(noname, refusal(host, port, "remote"))
+            answer = checked_lookup(host, port)
             result = original(host, *args, **kwargs)
             if answer:
                 learn(host, port, addresses(result), answer)
@@ -273,9 +284,7 @@ def patch_event_loop(module: object) -> None:
     original = cls.getaddrinfo
 
     async def getaddrinfo(self, host, port, *args, **kwargs):
-        if lookup_answer(host, port) == "remote":
-            import socket
-            raise socket.gaierror(getattr(socket, "EAI_NONAME", -2), refusal(host, port, "remote"))
+        checked_lookup(host, port)
         return await original(self, host, port, *args, **kwargs)
 
     cls.getaddrinfo = getaddrinfo
@@ -283,12 +292,10 @@ def patch_event_loop(module: object) -> None:
 
 def _gate(host: object, port: object) -> None:
     """Raise what a refused lookup or connection raises, for loops that bypass socket.connect."""
-    if lookup_answer(host, port) == "remote":
-        import socket
-        raise socket.gaierror(getattr(socket, "EAI_NONAME", -2), refusal(host, port, "remote"))
-    reason = endpoint_refusal(host, port) if (is_local(_bare(host)) or _ip(_bare(host)) is not None) else ""
-    if reason:
-        raise RefusedConnection(refusal(host, port, reason))
+    if checked_lookup(host, port) == "":  # an address or a local name: judged as a connection
+        reason = endpoint_refusal(host, port)
+        if reason:
+            raise RefusedConnection(refusal(host, port, reason))
 
 
 def patch_uvloop(module: object) -> None:
@@ -305,13 +312,13 @@ def patch_uvloop(module: object) -> None:
         return await create_connection(self, protocol_factory, host, port, *args, **kwargs)
 
     async def guarded_sock_connect(self, sock, address):
-        if isinstance(address, tuple) and len(address) >= 2:
-            _gate(address[0], address[1])
+        message = address_refusal(getattr(sock, "family", None), address)
+        if message:
+            raise RefusedConnection(message)
         return await sock_connect(self, sock, address)
 
     async def guarded_getaddrinfo(self, host, port, *args, **kwargs):
-        if lookup_answer(host, port) == "remote":
-            _gate(host, port)
+        checked_lookup(host, port)
         return await getaddrinfo(self, host, port, *args, **kwargs)
 
     cls.create_connection, cls.sock_connect = guarded_create_connection, guarded_sock_connect
