@@ -405,3 +405,16 @@ def test_suite_names_the_refused_host(library_repo, node_workers, spec, tmp_path
     assert f"backend/workers/grammy/bot.mjs:{line} worker grammy tried to reach stats.example.com:443 (fetch); the suite " \
            "refused it" in message
     assert TOKEN not in message
+
+
+def test_the_specs_network_table_reaches_every_node_but_never_opens_telegram():
+    from conformance.proc.dbguard import SERVICE_PORTS
+    from conformance.proc.nodeguard import node_policy
+
+    network = NetworkSpec(allow=("api.telegram.org", "stats.example.com:443", "localhost:6379", "/run/redis.sock"),
+                          protected_ports=(7000,))
+    hosts, ports = node_policy(network)
+    assert hosts == ["stats.example.com"]  # api.telegram.org stays the fake's; a socket path is Python's
+    assert ports == sorted((set(SERVICE_PORTS) | {7000}) - {6379})
+    env = child_env(guard=None)
+    assert env["CONFORMANCE_NODE_GUARD_ALLOW"] == "" and "6379" in env["CONFORMANCE_NODE_GUARD_PROTECT"].split(",")

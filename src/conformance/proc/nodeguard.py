@@ -25,6 +25,7 @@ GUARD_FILE = (Path(__file__).resolve().parents[1] / "data" / "node_guard.cjs")  
 TELEGRAM_VAR = "CONFORMANCE_NODE_GUARD_TELEGRAM"
 ALLOW_VAR = "CONFORMANCE_NODE_GUARD_ALLOW"
 PROTECT_VAR = "CONFORMANCE_NODE_GUARD_PROTECT"
+TELEGRAM_HOSTS = frozenset({"api.telegram.org"})  # node_guard.cjs routes these to the fake Bot API
 RECORD_VAR = "CONFORMANCE_NODE_GUARD_RECORD"
 
 
@@ -45,7 +46,8 @@ def node_policy(network: NetworkSpec) -> tuple[list[str], list[int]]:
     """(hosts allowed besides loopback, loopback ports refused) from the spec's network table. The
     node guard allows per host: an entry's port narrows nothing there."""
     hosts = [host for host, _ in map(allow_entry, (e for e in network.allow if not e.startswith("/")))
-             if not is_loopback_host(host)]  # a "/path" entry is a Unix socket of the Python guard
+             if not is_loopback_host(host)  # a "/path" entry is a Unix socket of the Python guard
+             and host not in TELEGRAM_HOSTS]  # always the fake's (or refused): a worker never reaches the real bot
     return list(dict.fromkeys(hosts)), protected_ports(network)
 
 
