@@ -10,7 +10,7 @@ number, and a module matches its descendants too.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -77,12 +77,3 @@ def _match(pattern: list[str], parts: list[str]) -> bool:
     if head == "**":
         return any(_match(rest, parts[skip:]) for skip in range(len(parts) + 1))
     return bool(parts) and (head == "*" or head == parts[0]) and _match(rest, parts[1:])
-
-
-def module_of(rel: str) -> str:
-    """The dotted module of a backend-relative Python file ("services/chat.py" -> services.chat)."""
-    path = PurePosixPath(rel)
-    parts = list(path.with_suffix("").parts)
-    if parts and parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conformance.checks.imports.contracts_claims import module_of
+from conformance.checks.imports.scan import module_name
 from conformance.model.findings import CheckResult, Finding, Skipped
 from conformance.model.rules import RuleId, rule
 from conformance.analysis.distributions import (
@@ -229,8 +229,9 @@ def check_dependencies(backend: Path, spec: Spec, info: InterpreterInfo, first_p
             fix=fix.format(requirements=repo_path(spec.imports.requirements)),
             subject=test_id, severity=severity, phase=spec.phase_of(RuleId.DEPENDENCIES))  # type: ignore[arg-type]
         report.findings[test_id].append(finding)
-        if code in ("DEP001", "DEP003", "DEP004") and rel.endswith(".py"):
-            report.imports[finding] = (module_of(rel), module)
+        importer = module_name(rel) if code in ("DEP001", "DEP003", "DEP004") and rel.endswith(".py") else None
+        if importer:
+            report.imports[finding] = (importer, module)
     return report
 
 
