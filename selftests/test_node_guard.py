@@ -32,7 +32,7 @@ from conformance.model.spec import NetworkSpec, Spec, WorkerSpec
 from conformance.checks.workers.message_roundtrip import TEST_TEXT, WorkerRun, WorkerRunInputs, run_worker
 from selftests.builder import Repo
 from selftests.procscan import leftover_processes
-from selftests.test_net_guard import Listener
+from selftests.test_net_guard import Listener, UnixListener
 from selftests.trees import PROJECT, reference_repo
 
 NODE_WORKERS = PROJECT / "selftests" / "node_workers"
@@ -414,7 +414,29 @@ def test_the_specs_network_table_reaches_every_node_but_never_opens_telegram():
     network = NetworkSpec(allow=("api.telegram.org", "stats.example.com:443", "localhost:6379", "/run/redis.sock"),
                           protected_ports=(7000,))
     hosts, ports = node_policy(network)
-    assert hosts == ["stats.example.com"]  # api.telegram.org stays the fake's; a socket path is Python's
+    assert hosts == ["stats.example.com", "/run/redis.sock"]  # api.telegram.org stays the fake's
     assert ports == sorted((set(SERVICE_PORTS) | {7000}) - {6379})
     env = child_env(guard=None)
     assert env["CONFORMANCE_NODE_GUARD_ALLOW"] == "" and "6379" in env["CONFORMANCE_NODE_GUARD_PROTECT"].split(",")
+
+
+@needs_node
+def test_a_data_servers_unix_socket_is_refused_for_node_too(tmp_path):
+    servers = {name: UnixListener(tmp_path / name) for name in ("redis-server.sock", "allowed-redis.sock", "app.sock")}
+    script = "\n".join(
+        f"require('node:net').connect({str(tmp_path / name)!r}).on('connect', function () {{ console.log("
+        f"'{name} connected'); this.end(); }}).on('error', (e) => console.log('{name}', e.code));"
+        for name in servers)
+    record = tmp_path / "record.jsonl"
+    env = guarded_env({"PATH": os.environ["PATH"]}, record=record,
+                      network=NetworkSpec(allow=(str(tmp_path / "allowed-redis.sock"),)))
+    try:
+        done = run(["node", "-e", script], cwd=tmp_path, env=env, timeout=30)
+    finally:
+        for server in servers.values():
+            server.close()
+    assert sorted(done.text.strip().splitlines()) == ["allowed-redis.sock connected", "app.sock connected",
+                                              "redis-server.sock ECONNREFUSED"], done.text
+    assert [servers[name].accepted for name in servers] == [0, 1, 1]
+    [refused] = read_record(record).of("refused")
+    assert (refused.host, refused.port, refused.reason) == (f"unix:{tmp_path / 'redis-server.sock'}", None, "service")

@@ -10,7 +10,7 @@
 // - Any other connection that is not loopback (or an allowed host) is refused before a DNS
 //   lookup or a connect: net/tls sockets, fetch, dns lookups and resolves, UDP sends.
 // - On loopback, the usual ports of servers no check starts (a developer's Redis, PostgreSQL,
-//   ...) are refused too: their data is not the test run's.
+//   ...) are refused too, and so are Unix sockets named like theirs: their data is not the test run's.
 // - Every decision is appended to a JSON-lines record (one object per line) that the suite
 //   reads after the run: "start" (a process loaded the guard), "routed", "refused", "loopback",
 //   with the host, the API used and the first file:line of the stack outside the guard and
@@ -19,8 +19,9 @@
 //
 // Configuration (set by the suite, never by the spec): CONFORMANCE_NODE_GUARD_TELEGRAM (the
 // fake's http://127.0.0.1:<port>, empty: Telegram is refused too), CONFORMANCE_NODE_GUARD_ALLOW
-// (comma-separated extra hosts), CONFORMANCE_NODE_GUARD_PROTECT (comma-separated loopback ports
-// refused), CONFORMANCE_NODE_GUARD_RECORD (the record file).
+// (comma-separated extra hosts, and socket paths starting with /), CONFORMANCE_NODE_GUARD_PROTECT
+// (comma-separated loopback ports refused), CONFORMANCE_NODE_GUARD_SOCKETS (comma-separated name
+// patterns of data servers' Unix sockets, * a wildcard), CONFORMANCE_NODE_GUARD_RECORD (the record file).
 // Not a sandbox against hostile code: a process can restore what is patched here, and native
 // addons open sockets below JavaScript.
 'use strict';
@@ -38,11 +39,15 @@ const { fileURLToPath } = require('node:url');
 
 const GUARD_FILE = __filename;
 const ENV_KEYS = ['CONFORMANCE_NODE_GUARD_TELEGRAM', 'CONFORMANCE_NODE_GUARD_ALLOW', 'CONFORMANCE_NODE_GUARD_PROTECT',
-  'CONFORMANCE_NODE_GUARD_RECORD'];
+  'CONFORMANCE_NODE_GUARD_SOCKETS', 'CONFORMANCE_NODE_GUARD_RECORD'];
 const CONFIG = Object.fromEntries(ENV_KEYS.map((key) => [key, process.env[key] || '']));
 const TELEGRAM_HOSTS = new Set(['api.telegram.org']);
 const TELEGRAM = CONFIG.CONFORMANCE_NODE_GUARD_TELEGRAM ? new URL(CONFIG.CONFORMANCE_NODE_GUARD_TELEGRAM) : null;
-const ALLOWED = new Set(CONFIG.CONFORMANCE_NODE_GUARD_ALLOW.split(',').map((h) => bareHost(h)).filter(Boolean));
+const ALLOW_ENTRIES = CONFIG.CONFORMANCE_NODE_GUARD_ALLOW.split(',').filter(Boolean);
+const ALLOWED = new Set(ALLOW_ENTRIES.filter((h) => !h.startsWith('/')).map((h) => bareHost(h)));
+const ALLOWED_SOCKETS = new Set(ALLOW_ENTRIES.filter((h) => h.startsWith('/')));
+const SOCKET_PATTERNS = CONFIG.CONFORMANCE_NODE_GUARD_SOCKETS.split(',').filter(Boolean).map((glob) => new RegExp(
+  `^${glob.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`));
 const PROTECTED = new Set(CONFIG.CONFORMANCE_NODE_GUARD_PROTECT.split(',').map(Number).filter(Boolean));
 const RECORD = CONFIG.CONFORMANCE_NODE_GUARD_RECORD;
 const REQUIRE_OPTION = `--require ${JSON.stringify(GUARD_FILE)}`;
@@ -71,6 +76,8 @@ function isLoopback(host) {
 const isTelegram = (host) => TELEGRAM_HOSTS.has(bareHost(host));
 const isAllowed = (host) => isLoopback(host) || ALLOWED.has(bareHost(host));
 const isProtected = (host, port) => isLoopback(host) && PROTECTED.has(Number(port));
+const isServiceSocket = (path) => typeof path === 'string' && !ALLOWED_SOCKETS.has(path)
+  && SOCKET_PATTERNS.some((pattern) => pattern.test(path.slice(path.lastIndexOf('/') + 1)));
 
 function record(event) {
   if (!RECORD) return;
@@ -101,12 +108,13 @@ function callSite() {
   return frames.find((f) => !f.file.split('/').includes('node_modules')) || frames[0] || null;
 }
 
-function refusal(host, port, via) {
+function refusal(host, port, via, reason) {
   const where = callSite();
-  const service = isProtected(host, port);
-  record({ event: 'refused', host: bareHost(host), port: port ? Number(port) : null, via, site: where,
+  const service = reason === 'service' || isProtected(host, port);
+  const name = String(host).startsWith('unix:') ? String(host) : bareHost(host); // a socket path keeps its case
+  record({ event: 'refused', host: name, port: port ? Number(port) : null, via, site: where,
     ...(service ? { reason: 'service' } : {}) });
-  const shown = port ? `${bareHost(host)}:${port}` : bareHost(host);
+  const shown = port ? `${name}:${port}` : name;
   const at = where ? ` from ${where.file}:${where.line}` : '';
   const why = service ? 'a server the check did not start' : 'a test run stays on loopback';
   process.stderr.write(`conformance guard: refused ${via} to ${shown}${at} (${why})\n`);
@@ -161,6 +169,9 @@ function install() {
   const originalConnect = net.Socket.prototype.connect;
   net.Socket.prototype.connect = function connect(...args) {
     const target = socketTarget(args);
+    if (target.path && isServiceSocket(target.path)) {
+      return failSocket(this, refusal(`unix:${target.path}`, null, 'net.connect', 'service'));
+    }
     if (target.path || (isAllowed(target.host) && !isProtected(target.host, target.port))) {
       if (!target.path) {
         const event = isLoopback(target.host) ? 'loopback' : 'allowed';

@@ -143,10 +143,7 @@ def described(url: str | None) -> str:
 def refused_message(record: GuardRecord, given: str, during: str) -> str:
     """What a refused connection finding says after its path:line: the database or server tried."""
     if record.kind == "service":
-        socket = record.url.startswith("unix:")
-        service = _socket_service(record.url[5:]) if socket else SERVICE_PORTS.get(_port_of(record.url))
-        usual = f"the usual {'socket' if socket else 'port'} of {service}" if service else "a protected port"
-        return (f"connects to {record.url} ({usual}), "
+        return (f"connects to {record.url} ({service_label(record.url)}), "
                 f"a server the check did not start: the suite refused the connection before anything was sent "
                 f"({during}, {record.via})")
     if record.kind == "remote":
@@ -168,6 +165,14 @@ def refusal_fix(record: GuardRecord, subject: str | None = None) -> str:
                 "says so, and turn it off in [tool.conformance.test_env] (e.g. AI_PROVIDER = \"offline\"), or "
                 f"add \"{record.url}\" to [tool.conformance.network] allow")
     return guard_fix(subject or record.path)
+
+
+def service_label(target: str) -> str:
+    """How a message names a refused data server: "the usual port of Redis", "the usual socket of
+    PostgreSQL", or "a protected port" (one the spec added)."""
+    socket = target.startswith("unix:")
+    service = _socket_service(target[5:]) if socket else SERVICE_PORTS.get(_port_of(target))
+    return f"the usual {'socket' if socket else 'port'} of {service}" if service else "a protected port"
 
 
 def _allow_entry_for(url: str) -> str:
@@ -235,7 +240,7 @@ def scratch_dirs(*dirs: Path | None) -> tuple[Path, ...]:
 
 __all__ = ["Guard", "GuardRecord", "GUARD_DIR", "GUARD_ENV", "SERVICE_PORTS", "allow_entry", "as_shown",
            "is_loopback_host", "protected_ports", "guard_fix", "read_records",
-           "refusal_fix", "refused", "refused_message", "scratch_dirs", "elsewhere"]
+           "refusal_fix", "refused", "refused_message", "scratch_dirs", "service_label", "elsewhere"]
 
 
 def elsewhere(records: Iterable[GuardRecord]) -> list[GuardRecord]:

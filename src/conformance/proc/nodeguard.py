@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance.model.spec import NetworkSpec
-from conformance.proc.dbguard import allow_entry, is_loopback_host, protected_ports
+from conformance.proc.dbguard import SERVICE_SOCKETS, allow_entry, is_loopback_host, protected_ports
 
 GUARD_FILE = (Path(__file__).resolve().parents[1] / "data" / "node_guard.cjs")  # conformance/data
 TELEGRAM_VAR = "CONFORMANCE_NODE_GUARD_TELEGRAM"
 ALLOW_VAR = "CONFORMANCE_NODE_GUARD_ALLOW"
 PROTECT_VAR = "CONFORMANCE_NODE_GUARD_PROTECT"
+SOCKETS_VAR = "CONFORMANCE_NODE_GUARD_SOCKETS"
 TELEGRAM_HOSTS = frozenset({"api.telegram.org"})  # node_guard.cjs routes these to the fake Bot API
 RECORD_VAR = "CONFORMANCE_NODE_GUARD_RECORD"
 
@@ -46,9 +47,10 @@ def node_policy(network: NetworkSpec) -> tuple[list[str], list[int]]:
     """(hosts allowed besides loopback, loopback ports refused) from the spec's network table. The
     node guard allows per host: an entry's port narrows nothing there."""
     hosts = [host for host, _ in map(allow_entry, (e for e in network.allow if not e.startswith("/")))
-             if not is_loopback_host(host)  # a "/path" entry is a Unix socket of the Python guard
+             if not is_loopback_host(host)
              and host not in TELEGRAM_HOSTS]  # always the fake's (or refused): a worker never reaches the real bot
-    return list(dict.fromkeys(hosts)), protected_ports(network)
+    sockets = [entry for entry in network.allow if entry.startswith("/")]  # Unix sockets, allowed by path
+    return list(dict.fromkeys([*hosts, *sockets])), protected_ports(network)
 
 
 def node_guard_defaults(node_options: str, network: NetworkSpec = NetworkSpec()) -> dict[str, str]:
@@ -57,7 +59,7 @@ def node_guard_defaults(node_options: str, network: NetworkSpec = NetworkSpec())
     cannot loosen it."""
     hosts, ports = node_policy(network)
     return {"NODE_OPTIONS": with_guard_option(node_options), TELEGRAM_VAR: "", ALLOW_VAR: ",".join(hosts),
-            PROTECT_VAR: ",".join(map(str, ports)), RECORD_VAR: ""}
+            PROTECT_VAR: ",".join(map(str, ports)), SOCKETS_VAR: ",".join(SERVICE_SOCKETS), RECORD_VAR: ""}
 
 
 def guarded_env(env: Mapping[str, str], *, record: Path, telegram_url: str | None = None,
@@ -70,6 +72,7 @@ def guarded_env(env: Mapping[str, str], *, record: Path, telegram_url: str | Non
     hosts, ports = node_policy(network)
     result[ALLOW_VAR] = ",".join(dict.fromkeys([*allow, *hosts]))
     result[PROTECT_VAR] = ",".join(map(str, ports))
+    result[SOCKETS_VAR] = ",".join(SERVICE_SOCKETS)
     result[RECORD_VAR] = str(record)
     return result
 

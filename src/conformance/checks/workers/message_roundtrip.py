@@ -24,7 +24,7 @@ from conformance.model.rules import RuleId
 from conformance.runtime.app_server import RunningApp, is_ok, poll_until_ok, serve_app
 from conformance.proc.childenv import child_env
 from conformance.proc.childoutput import quoted_block
-from conformance.proc.dbguard import SERVICE_PORTS
+from conformance.proc.dbguard import service_label
 from conformance.runtime.dburl import database_values, throwaway_sqlite
 from conformance.runtime.fake_telegram import FakeTelegram
 from conformance.model.findings import CheckResult, Finding
@@ -279,12 +279,12 @@ def _network_findings(spec: Spec, worker: WorkerSpec, record: GuardRecord, sandb
         also = ", ".join(f"{p}:{n}" for p, n in sites[1:4])
         who = f"{'worker ' + worker.name + ' ' if sites else ''}tried to reach"
         if any(e.reason == "service" for e in events):  # a loopback port of a server no check started
-            servers = ", ".join(dict.fromkeys(SERVICE_PORTS.get(e.port or 0, "a protected port") for e in events))
+            servers = ", ".join(dict.fromkeys(service_label(e.target) for e in events))
             message = (f"{who} {', '.join(targets)} ({servers}; {', '.join(vias)}){'; also from ' + also if also else ''}"
                        "; the suite refused it: a server the check did not start")
             fix = (f"read the server's address from the worker's environment and give it a stand-in in the "
                    f"[[worker]] env of {spec.source.name}, or, to let the checks use this server, add "
-                   f"\"{targets[0]}\" to [tool.conformance.network] allow")
+                   f"\"{targets[0].removeprefix('unix:')}\" to [tool.conformance.network] allow")
         else:
             message = (f"{who} {', '.join(targets)} ({', '.join(vias)}){'; also from ' + also if also else ''}; the "
                        "suite refused it: a test run reaches only loopback, the backend under test and the fake "
