@@ -8,6 +8,7 @@ the library; a real Redis on this machine (CI has one) must see no new client ei
 from __future__ import annotations
 
 import re
+import shutil
 import socket
 from pathlib import Path
 
@@ -149,3 +150,51 @@ def test_a_module_that_connects_at_import_is_one_finding_at_the_line_that_connec
         f"1 finding:\n\nbackend/cache/warm.py:3 connects to 127.0.0.1:{canary.port} (a protected port), a server the "
         "check did not start: the suite refused the connection before anything was sent (import of cache.warm, "
         "socket)\n")
+
+
+REMOTE_PROVIDER = '''
+
+class RemoteProvider:
+    """Replies from a hosted model."""
+
+    name = "remote"
+
+    def generate(self, messages: Sequence[PromptMessage]) -> str:
+        import json
+        import urllib.request
+
+        body = json.dumps({"messages": [m.content for m in messages]}).encode()
+        with urllib.request.urlopen("https://api.example-ai.com/v1/chat", data=body, timeout=10) as answer:
+            return json.loads(answer.read())["reply"]
+
+
+PROVIDERS["remote"] = RemoteProvider
+'''
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_a_backend_that_calls_out_while_serving_a_worker_is_the_workers_one_finding(run_suite, tmp_path: Path) -> None:
+    """The AI provider defaults to a hosted model and test_env does not choose the offline one:
+    the worker gets no answer, and the finding is the backend's line that called out, not a
+    worker that "did not answer"."""
+    repo = reference_repo(tmp_path / "repo")
+    providers = repo.root / "backend/ai/providers.py"
+    providers.write_text(providers.read_text(encoding="utf-8") + REMOTE_PROVIDER, encoding="utf-8")
+    line = providers.read_text(encoding="utf-8").splitlines().index(
+        '        with urllib.request.urlopen("https://api.example-ai.com/v1/chat", data=body, timeout=10) as answer:') + 1
+    config_py = repo.root / CONFIG_PY
+    config_py.write_text(config_py.read_text(encoding="utf-8").replace('ai_provider: str = "offline"',
+                                                                       'ai_provider: str = "remote"'), encoding="utf-8")
+    repo.commit("a hosted model by default")
+    config = spec_without_redis_url(tmp_path, repo.root / "backend")
+    text = config.read_text(encoding="utf-8")
+    assert 'AI_PROVIDER = "offline"\n' in text and 'name = "bot-manager"\n' in text
+    config.write_text(text.replace('AI_PROVIDER = "offline"\n', "").replace(
+        'name = "bot-manager"\n', 'name = "bot-manager"\nreply_timeout = 6\n'), encoding="utf-8")
+    result = run_suite(None, "--conformance-config", str(config), "-k", "worker_functions", part="startup")
+    message = result.messages["test_worker_functions[bot-manager]"]
+    assert message.startswith(
+        f"1 finding:\n\nbackend/ai/providers.py:{line} connects to api.example-ai.com:443, outside this machine: the "
+        "suite refused the connection before the name was looked up or anything was sent (the backend serving "
+        "worker bot-manager, http); worker bot-manager got no answer to its message because of it\n"), message
+    assert '"api.example-ai.com:443" to [tool.conformance.network] allow' in message

@@ -24,7 +24,8 @@ from conformance.model.rules import RuleId
 from conformance.runtime.app_server import RunningApp, is_ok, poll_until_ok, serve_app
 from conformance.proc.childenv import child_env
 from conformance.proc.childoutput import quoted_block
-from conformance.proc.dbguard import service_label
+from conformance.proc.dbguard import GuardRecord as DbGuardRecord, as_shown, described, refusal_fix, refused_message, \
+    service_label
 from conformance.runtime.dburl import database_values, throwaway_sqlite
 from conformance.runtime.fake_telegram import FakeTelegram
 from conformance.model.findings import CheckResult, Finding
@@ -108,6 +109,7 @@ def run_worker(inputs: WorkerRunInputs) -> WorkerRun:
             return fail(f"cannot run: the backend did not answer {spec.app.health_path} within "
                         f"{spec.app.startup_timeout:g}s, and the worker needs it:\n{app.process.tail()}",
                         f"{in_backend}{quote(inputs.python)} -m uvicorn {spec.app.target}")
+        at_start = {r.cause for r in app.guard.records()} if app.guard else set()  # the app boot check's
         telegram = stack.enter_context(FakeTelegram())
         values = {"telegram_url": telegram.url, "backend_url": app.url, "port": str(free_port()),
                   "tmp": str(inputs.tmp), "python": inputs.python, "backend": str(inputs.sandbox_backend),
@@ -133,13 +135,30 @@ def run_worker(inputs: WorkerRunInputs) -> WorkerRun:
             return fail(f"cannot start {shown_cmd} in {cwd}: {exc}", f"fix worker.command / cwd in {spec.source}")
         stack.enter_context(process)
         reproduce = _cd(inputs.sandbox, cwd) + _command_line(worker.command, worker.env)
-        findings = _exercise(spec, worker, process, telegram, app, ready_url, reproduce, where)
-        findings += _unguarded(spec, worker, process, record_path, where)
-        stopped = _stop(spec, worker, process, where, output_shown=bool(findings))
+        exercised = _exercise(spec, worker, process, telegram, app, ready_url, reproduce, where)
+        unguarded = _unguarded(spec, worker, process, record_path, where)
+        stopped = _stop(spec, worker, process, where, output_shown=bool(exercised or unguarded))
         sent = list(telegram.sent)
+    refused = [r for r in as_shown(app.guard.records(), inputs.sandbox) if r.refused and r.cause not in at_start] \
+        if app.guard else []
+    if refused:  # the backend reached out while it answered the worker: the cause of a missing answer
+        exercised = _backend_refusals(spec, worker, refused, described(backend_env.get("DATABASE_URL")),
+                                      answered=not exercised)
+    findings = exercised + unguarded
     record = read_record(record_path)
     findings += _network_findings(spec, worker, record, inputs.sandbox) + stopped
     return WorkerRun(CheckResult(findings), sent, record)
+
+
+def _backend_refusals(spec: Spec, worker: WorkerSpec, refused: list[DbGuardRecord], database: str,
+                      answered: bool) -> list[Finding]:
+    """One finding per connection the backend tried while serving the worker's message (those of
+    its startup are the app check's), at the backend's line that made it."""
+    effect = "" if answered else f"; worker {worker.name} got no answer to its message because of it"
+    return [worker_finding(spec, RuleId.WORKERS_FUNCTION, r.path,
+                           refused_message(r, database, f"the backend serving worker {worker.name}") + effect,
+                           refusal_fix(r), subject=worker.name, line=r.line or None)
+            for r in refused]
 
 
 def _safe_name(name: str) -> str:
