@@ -12,7 +12,7 @@ import re
 import shutil
 import string
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +43,7 @@ TEST_CHAT_ID = 424242
 TEST_USER_ID = 424242
 TEST_TEXT = "Hello from the conformance suite"
 POLL_SETTLE = 1.0  # after the last new bot started polling, how long to wait for another one
+REFUSAL_GRACE = 3.0  # after the backend's first refused connection, how long an answer may still take
 GUARD_SETTLE = 0.5  # a node process just started may not have loaded the guard yet
 
 
@@ -135,7 +136,8 @@ def run_worker(inputs: WorkerRunInputs) -> WorkerRun:
             return fail(f"cannot start {shown_cmd} in {cwd}: {exc}", f"fix worker.command / cwd in {spec.source}")
         stack.enter_context(process)
         reproduce = _cd(inputs.sandbox, cwd) + _command_line(worker.command, worker.env)
-        exercised = _exercise(spec, worker, process, telegram, app, ready_url, reproduce, where)
+        exercised = _exercise(spec, worker, process, telegram, app, ready_url, reproduce, where,
+                              _refused_since(app, at_start))
         unguarded = _unguarded(spec, worker, process, record_path, where)
         stopped = _stop(spec, worker, process, where, output_shown=bool(exercised or unguarded))
         sent = list(telegram.sent)
@@ -194,8 +196,21 @@ def shell_template(template: str) -> str:
     return f'"{word}"'
 
 
+def _refused_since(app: RunningApp, at_start: set[Any]) -> Callable[[], bool]:
+    """True once the backend's guard refused a connection it had not refused at startup, and
+    REFUSAL_GRACE has passed: no answer is coming, waiting out the reply timeout tells nothing."""
+    first: list[float] = []
+
+    def seen() -> bool:
+        if not first and app.guard and any(r.refused and r.cause not in at_start for r in app.guard.records()):
+            first.append(time.monotonic())
+        return bool(first) and time.monotonic() - first[0] >= REFUSAL_GRACE
+
+    return seen
+
+
 def _exercise(spec: Spec, worker: WorkerSpec, process: ManagedProcess, telegram: FakeTelegram, app: RunningApp,
-              ready_url: str | None, reproduce: str, where: str) -> list[Finding]:
+              ready_url: str | None, reproduce: str, where: str, give_up: Callable[[], bool]) -> list[Finding]:
     """Readiness, then one message in for every bot that polls and each reply out."""
     rule = RuleId.WORKERS_FUNCTION
 
@@ -227,7 +242,7 @@ def _exercise(spec: Spec, worker: WorkerSpec, process: ManagedProcess, telegram:
                        f"{worker.reply_timeout:g}s; {telegram.summary()} (the suite routes requests for "
                        "api.telegram.org there; another Bot API root must come from the worker's env, "
                        f"e.g. {{telegram_url}})\n  its last output:\n{process.tail()}")
-    asked = _ask_every_bot(telegram, worker.reply_timeout)
+    asked = _ask_every_bot(telegram, worker.reply_timeout, give_up)
     missing = [(token, chat) for token, chat in asked.items()
                if not any(m["token"] == token and m["chat_id"] == chat for m in telegram.sent)]
     if not missing:
@@ -242,10 +257,11 @@ def _exercise(spec: Spec, worker: WorkerSpec, process: ManagedProcess, telegram:
                    f"  the backend's last output:\n{app.process.tail(lines=10)}")
 
 
-def _ask_every_bot(telegram: FakeTelegram, timeout: float) -> dict[str, int]:
+def _ask_every_bot(telegram: FakeTelegram, timeout: float, give_up: Callable[[], bool] = lambda: False
+                   ) -> dict[str, int]:
     """Send one user message to every bot that polls (a master runs several), each in a chat of its
     own; wait until each answered and no new bot started polling for POLL_SETTLE seconds, or
-    `timeout`. Returns token -> chat id."""
+    `timeout`, or `give_up` says no answer is coming. Returns token -> chat id."""
     deadline = time.monotonic() + timeout
     asked: dict[str, int] = {}
     last_new = time.monotonic()
@@ -259,7 +275,7 @@ def _ask_every_bot(telegram: FakeTelegram, timeout: float) -> dict[str, int]:
         answered = all(any(m["token"] == token and m["chat_id"] == chat for m in telegram.sent)
                        for token, chat in asked.items())
         now = time.monotonic()
-        if (answered and now - last_new >= POLL_SETTLE) or now >= deadline:
+        if (answered and now - last_new >= POLL_SETTLE) or now >= deadline or (not answered and give_up()):
             return asked
         time.sleep(0.05)
 
