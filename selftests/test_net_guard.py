@@ -285,3 +285,18 @@ def test_refusals_say_what_was_reached_and_how_to_allow_it(url, kind, message, a
     record = GuardRecord(url, "redis", "backend/cache/client.py", 7, "refused", kind)
     assert refused_message(record, "", "app boot") == message
     assert refusal_fix(record).endswith(f'add "{allow}" to [tool.conformance.network] allow')
+
+
+def test_a_connection_from_a_thread_only_libraries_run_is_placed_where_the_thread_started(tmp_path: Path) -> None:
+    """An error reporter or telemetry exporter sends from its own thread: no backend frame is on that
+    stack, so the finding points at the backend line that started the thread."""
+    done, records, path = run_net(tmp_path, ATTEMPT + """\
+    import threading
+    import urllib.request
+
+    sender = threading.Thread(target=urllib.request.urlopen, args=("https://o1.ingest.example.io/envelope",))
+    sender.start()
+    sender.join()
+    """, NetworkSpec())
+    assert done.returncode == 0, done.stderr
+    assert [(r.url, r.path, r.line, r.kind) for r in records] == [("o1.ingest.example.io:443", path, 12, "remote")]

@@ -158,10 +158,11 @@ def is_library(path: str) -> bool:
     return path.startswith(stdlib + os.sep)
 
 
-def caller(cfg: dict) -> tuple:
-    """The innermost frame inside the backend's tree, else the outermost non-library frame."""
+def caller(cfg: dict, frame=None) -> tuple:
+    """The innermost frame inside the backend's tree, else the outermost non-library frame, else
+    (a thread only libraries run, e.g. an error reporter's sender) where that thread was started."""
     roots = tuple(r.rstrip(os.sep) + os.sep for r in {cfg["backend"], cfg["backend_raw"]} if r)
-    frame = sys._getframe(1)
+    frame = frame or sys._getframe(1)
     outermost = None
     while frame is not None:
         path = frame.f_code.co_filename
@@ -170,7 +171,26 @@ def caller(cfg: dict) -> tuple:
                 return path, frame.f_lineno
             outermost = (path, frame.f_lineno)
         frame = frame.f_back
-    return outermost or ("<unknown>", 0)
+    threading = sys.modules.get("threading")
+    started = getattr(threading.current_thread(), "_conformance_started_at", None) if threading else None
+    return outermost or started or ("<unknown>", 0)
+
+
+def _patch_threading(module: object) -> None:
+    """Remember where each thread was started, for connections made where no backend frame is on
+    the stack (the backend called a library that started the thread)."""
+    original = module.Thread.__init__
+
+    def __init__(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        try:
+            place = caller(config(), sys._getframe(1))
+        except Exception:  # never break a thread's creation for a finding's location
+            return
+        if place[0] != "<unknown>":
+            self._conformance_started_at = place
+
+    module.Thread.__init__ = __init__
 
 
 def check(target: tuple, shown: str, via: str) -> None:
@@ -340,6 +360,7 @@ PATCHES = {
     "asyncpg": _patch_asyncpg,
     "pymysql": _patch_pymysql,
     "sqlalchemy": _patch_sqlalchemy,
+    "threading": _patch_threading,
 }
 
 

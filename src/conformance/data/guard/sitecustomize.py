@@ -23,7 +23,7 @@ import sys
 
 ENV = "CONFORMANCE_DB_GUARD"
 WATCHED = ("sqlite3", "psycopg2", "psycopg", "asyncpg", "pymysql", "sqlalchemy", "socket", "asyncio.base_events",
-           "uvloop")
+           "uvloop", "threading")
 
 
 def _patch(name: str, module: object) -> None:
