@@ -62,8 +62,11 @@ def test_app_and_deploy_checks_never_reach_a_server_they_did_not_start(run_suite
     finally:
         canary.close()
     assert canary.accepted == 0
+    # one cause, one failure: the start script boots the same app, so the deploy check names the
+    # app check's finding as a warning instead of failing on it again
     assert {name for name, outcome in result.outcomes.items() if outcome == "failed"} == {
-        "test_app_boots_and_answers_health", "test_start_script_starts_app"}, result.output
+        "test_app_boots_and_answers_health"}, result.output
+    assert result.outcomes["test_start_script_starts_app"] == "passed"
     target = f"127.0.0.1:{canary.port}"
     boot = result.messages["test_app_boots_and_answers_health"]
     assert "1 finding:" in boot  # the app fell back to memory: the refusal is the one cause
@@ -72,9 +75,25 @@ def test_app_and_deploy_checks_never_reach_a_server_they_did_not_start(run_suite
             '[tool.conformance.test_env] (e.g. REDIS_URL = "" for an in-memory fallback, or a stand-in the check '
             f'may use); to let the checks use this server, add "{target}" to [tool.conformance.network] allow'
             ) in boot
+    assert (f"{CACHE_PY}:{line} is reported by test_app_boots_and_answers_health (the app "
+            f"backend/start_production.sh starts connects to {target} too)") in result.output
+
+
+def test_the_deploy_check_alone_reports_the_refusal_itself(run_suite, tmp_path: Path) -> None:
+    canary = Listener()
+    try:
+        repo = reference_repo(tmp_path / "repo")
+        line = redis_default(repo.root, f"redis://127.0.0.1:{canary.port}/0")
+        repo.commit("settings default to a local Redis")
+        config = spec_without_redis_url(tmp_path, repo.root / "backend", f"protected_ports = [{canary.port}]\n")
+        result = run_suite(None, "--conformance-config", str(config), "-k", "starts_app", part="startup")
+    finally:
+        canary.close()
+    assert canary.accepted == 0
+    assert result.outcomes == {"test_start_script_starts_app": "failed"}, result.output
     deploy = result.messages["test_start_script_starts_app"]
     assert "1 finding:" in deploy
-    assert refused(line, target, "a protected port", "run of backend/start_production.sh") in deploy
+    assert refused(line, f"127.0.0.1:{canary.port}", "a protected port", "run of backend/start_production.sh") in deploy
 
 
 def test_allowing_the_server_in_the_spec_lets_the_checks_use_it(run_suite, tmp_path: Path) -> None:

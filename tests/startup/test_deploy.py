@@ -72,12 +72,22 @@ def deploy_run(conformance_context, backend_index, spec_env, tmp_path_factory, p
 
 
 @pytest.mark.rule("deploy")
-def test_start_script_starts_app(conformance_context, deploy_run):
+def test_start_script_starts_app(conformance_context, deploy_run, request):
     from conformance.checks.deploy.script_run import check_start
 
     if deploy_run is None:
         pytest.skip("no start script (see test_start_script_exists)")
-    assert_conforms(check_start(deploy_run, _phase(conformance_context)))
+    assert_conforms(check_start(deploy_run, _phase(conformance_context), _reported_by_app_check(deploy_run, request)))
+
+
+def _reported_by_app_check(deploy_run, request) -> dict:
+    """Refused connections the app check of this run reports too (the script boots the same app):
+    one cause, one failure. Only looked up when the script was refused something and that check
+    is selected (then the app's one boot is shared, not repeated)."""
+    owner = "test_app_boots_and_answers_health"
+    if not deploy_run.refused or not any(getattr(i, "originalname", "") == owner for i in request.session.items):
+        return {}
+    return {record.cause: owner for record in request.getfixturevalue("app_run").refused}
 
 
 @pytest.mark.rule("deploy")

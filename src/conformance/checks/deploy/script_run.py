@@ -97,13 +97,20 @@ def run_start_script(*, sandbox_root: Path, script: str, env: Mapping[str, str],
     return result
 
 
-def check_start(result: DeployRun, phase: int | None = None) -> CheckResult:
-    """The start script served the health path within its timeout and stopped cleanly on SIGTERM."""
+def check_start(result: DeployRun, phase: int | None = None, reported: Mapping[tuple[str, str, int], str] = {}
+                ) -> CheckResult:
+    """The start script served the health path within its timeout and stopped cleanly on SIGTERM.
+    `reported`: refused connections (by cause) another check of this run reports, e.g. the app
+    check when the script boots the same app: named here as a warning, not a second failure."""
     rel = result.script
     if result.error:
         return CheckResult([DEPLOY.finding(rel, result.error, f"make {rel} executable and runnable", phase=phase)])
+    refused = result.refused or []
     findings = [DEPLOY.finding(r.path, refused_message(r, result.database, f"run of {rel}"), refusal_fix(r),
-                               line=r.line or None, phase=phase) for r in result.refused or []]
+                               line=r.line or None, phase=phase) for r in refused if r.cause not in reported]
+    findings += [DEPLOY.finding(r.path, f"is reported by {reported[r.cause]} (the app {rel} starts connects to "
+                                f"{r.url} too)", f"see {reported[r.cause]}", line=r.line or None,
+                                severity="warning", phase=phase) for r in refused if r.cause in reported]
     shown = condensed_output(result.log)
     block = "\n" + quoted_block(shown) if shown else ""
     if not result.healthy and result.listening:  # a cause of its own: the script chose the port
