@@ -104,6 +104,12 @@ def test_a_protected_loopback_port_is_refused_and_others_on_loopback_are_not(
         await (await anyio.connect_tcp("localhost", {ordinary.port})).aclose()
 
     attempt("anyio", lambda: anyio.run(anyio_connect))
+    import asyncio
+
+    async def asyncio_connect():  # the selector loop connects through socket.connect, non-blocking
+        await asyncio.open_connection("127.0.0.1", {canary.port})
+
+    attempt("asyncio", lambda: asyncio.run(asyncio_connect()))
     """, NetworkSpec(protected_ports=(canary.port,)))
     assert done.returncode == 0, done.stderr
     shown = f"127.0.0.1:{canary.port}"
@@ -115,12 +121,15 @@ def test_a_protected_loopback_port_is_refused_and_others_on_loopback_are_not(
         "redis": "ConnectionError Error " + MESSAGE.format(target=shown, path=path, line=13, via="redis",
                                                             where=SERVICE) + f" connecting to localhost:{canary.port}.",
         "anyio": "CONNECTED",
+        "asyncio": "RefusedConnection " + MESSAGE.format(target=shown, path=path, line=23, via="asyncio",
+                                                         where=SERVICE),
     }, done.stdout
     assert canary.accepted == 0
     assert ordinary.accepted == 2
     assert records == [GuardRecord(shown, "socket", path, 9, "refused", "service"),
                        GuardRecord(shown, "socket", path, 11, "refused", "service"),
-                       GuardRecord(shown, "redis", path, 13, "refused", "service")]
+                       GuardRecord(shown, "redis", path, 13, "refused", "service"),
+                       GuardRecord(shown, "asyncio", path, 23, "refused", "service")]
 
 
 def test_the_usual_ports_of_data_servers_are_protected_without_any_setting(tmp_path: Path) -> None:
