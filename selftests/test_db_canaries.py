@@ -102,20 +102,33 @@ def test_startup_checks_never_touch_a_sqlite_canary_and_name_it(run_suite, tmp_p
     before = sqlite_canary.read_bytes()
     result = run_suite(repo.root / "backend", "-k", "migrations or deploy or app", part="startup")
     assert sqlite_canary.read_bytes() == before
-    assert result.failed == {"test_upgrade_downgrade_roundtrip", "test_models_match_migrations",
-                             "test_start_script_starts_app"}, result.output
+    # the drift check starts with the same upgrade: it names the round trip's finding as a warning
+    assert result.failed == {"test_upgrade_downgrade_roundtrip", "test_start_script_starts_app"}, result.output
+    assert result.outcomes["test_models_match_migrations"] == "passed"
     url = f"sqlite:///{sqlite_canary}"
     via = "SQLAlchemy sqlite+pysqlite"
-    for name in ("test_upgrade_downgrade_roundtrip", "test_models_match_migrations"):
-        message = result.messages[name]
-        assert "1 finding:" in message  # the refusal, not also the failed step it causes
-        assert refused(line, url, "a throwaway SQLite file", via) in message
-        assert "fix:  make backend/alembic/env.py read DATABASE_URL" in message
-        assert 'DB_HOST = "{db_host}"' in message
-        assert "on a throwaway SQLite file" not in message
+    message = result.messages["test_upgrade_downgrade_roundtrip"]
+    assert "1 finding:" in message  # the refusal, not also the failed step it causes
+    assert refused(line, url, "a throwaway SQLite file", via) in message
+    assert "fix:  make backend/alembic/env.py read DATABASE_URL" in message
+    assert 'DB_HOST = "{db_host}"' in message
+    assert "on a throwaway SQLite file" not in message
+    assert f"{ENV_PY}:{line} is reported by test_upgrade_downgrade_roundtrip: connects to {url}" in result.output
     deploy = result.messages["test_start_script_starts_app"]
     assert "1 finding:" in deploy
     assert refused(line, url, "a throwaway SQLite file", via, "run of backend/start_production.sh") in deploy
+
+
+def test_the_drift_check_alone_reports_the_refusal_itself(run_suite, tmp_path: Path, sqlite_canary: Path) -> None:
+    repo = reference_repo(tmp_path / "repo")
+    line = db_vars_env_py(repo, name=str(sqlite_canary))
+    before = sqlite_canary.read_bytes()
+    result = run_suite(repo.root / "backend", "-k", "models_match", part=PART)
+    assert sqlite_canary.read_bytes() == before
+    assert result.failed == {"test_models_match_migrations"}, result.output
+    message = result.messages["test_models_match_migrations"]
+    assert "1 finding:" in message
+    assert refused(line, f"sqlite:///{sqlite_canary}", "a throwaway SQLite file", "SQLAlchemy sqlite+pysqlite") in message
 
 
 def test_env_py_reading_db_vars_passes_when_test_env_maps_them(run_suite, tmp_path: Path,
@@ -182,9 +195,10 @@ def test_migration_checks_never_touch_a_postgresql_canary(run_suite, tmp_path: P
     before = canary_state(canary_url)
     result = run_suite(repo.root / "backend", f"--database-url={POSTGRES_URL}", part=PART)
     assert canary_state(canary_url) == before == (["users"], [(1, "ada@example.com"), (2, "grace@example.com")])
-    assert result.failed == {"test_upgrade_downgrade_roundtrip", "test_models_match_migrations"}, result.output
+    assert result.failed == {"test_upgrade_downgrade_roundtrip"}, result.output  # drift: a warning naming it
     shown = f"postgresql://{parts.username + '@' if parts.username else ''}{parts.host or '127.0.0.1'}" \
             f":{parts.port or 5432}/{name}"
+    assert f"{ENV_PY}:{line} is reported by test_upgrade_downgrade_roundtrip: connects to {shown}" in result.output
     for test in result.failed:
         message = result.messages[test]
         assert "1 finding:" in message

@@ -64,5 +64,9 @@ def test_upgrade_downgrade_roundtrip(alembic, migration_database):
 
 
 @pytest.mark.rule("migrations_drift")
-def test_models_match_migrations(alembic, migration_database):
-    assert_conforms(drift(alembic, migration_database))
+def test_models_match_migrations(alembic, migration_database, request):
+    # env.py connecting elsewhere: the round trip, which starts with the same upgrade, reports it
+    roundtrip_runs = any(getattr(item, "originalname", "") == "test_upgrade_downgrade_roundtrip"
+                         for item in request.session.items)
+    assert_conforms(drift(alembic, migration_database,
+                          "test_upgrade_downgrade_roundtrip" if roundtrip_runs else None))

@@ -57,6 +57,7 @@ class Problem:
     message: str
     fix: str
     line: int | None = None
+    refused: bool = False  # a connection the guard refused (the same in every command under this env)
 
 
 class AlembicError(Exception):
@@ -189,7 +190,8 @@ class Alembic:
             shown.path,
             refused_message(shown, database.description if database is not None else "",
                             f"`alembic {' '.join(args)}`"),
-            refusal_fix(shown, shown.path if shown.path.endswith(".py") else "env.py"), line=shown.line or None)
+            refusal_fix(shown, shown.path if shown.path.endswith(".py") else "env.py"), line=shown.line or None,
+            refused=True)
 
     def _run(self, argv: list[str], args: tuple[str, ...], env: Mapping[str, str], guard: Guard) -> Completed:
         try:

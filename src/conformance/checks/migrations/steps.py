@@ -21,11 +21,13 @@ _RUNNING = re.compile(r"Running (upgrade|downgrade) (.*?)(?:, .*)?$", re.MULTILI
 
 
 class Stop(Exception):
-    """The check cannot go on; `findings` says why (one, or every cause when there are several)."""
+    """The check cannot go on; `findings` says why (one, or every cause when there are several).
+    `refused`: every cause is a connection the guard refused (env.py picks its own database)."""
 
-    def __init__(self, finding: Finding, *more: Finding):
+    def __init__(self, finding: Finding, *more: Finding, refused: bool = False):
         super().__init__(finding.message)
         self.findings = [finding, *more]
+        self.refused = refused
 
 
 def migration_finding(alembic: Alembic, rule_id: RuleId, path: str, message: str, fix: str,
@@ -52,7 +54,8 @@ def run(alembic: Alembic, rule_id: RuleId, *args: str, database: Database | None
     try:
         return alembic.run(*args, database=database)
     except AlembicError as exc:
-        raise Stop(*(problem_finding(alembic, rule_id, p) for p in exc.problems)) from None
+        raise Stop(*(problem_finding(alembic, rule_id, p) for p in exc.problems),
+                   refused=all(p.refused for p in exc.problems)) from None
 
 
 def upgrade(alembic: Alembic, rule_id: RuleId, database: Database, step: str, *, verify: bool = True) -> None:
