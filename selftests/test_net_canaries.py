@@ -51,16 +51,25 @@ def refused(line: int, target: str, server: str, during: str) -> str:
             f"refused the connection before anything was sent ({during}, redis)")
 
 
-def test_app_and_deploy_checks_never_reach_a_server_they_did_not_start(run_suite, tmp_path: Path) -> None:
+def run_with_redis_at_canary(run_suite, tmp_path: Path, selection: str, allow: bool = False
+                             ) -> tuple[object, Listener, int]:
+    """The reference with its Redis defaulting to a canary listener on a protected port (allowed
+    with `allow`), the startup checks `selection` run on it: (result, canary, connecting line)."""
     canary = Listener()
     try:
         repo = reference_repo(tmp_path / "repo")
         line = redis_default(repo.root, f"redis://127.0.0.1:{canary.port}/0")
         repo.commit("settings default to a local Redis")
-        config = spec_without_redis_url(tmp_path, repo.root / "backend", f"protected_ports = [{canary.port}]\n")
-        result = run_suite(None, "--conformance-config", str(config), "-k", "app or deploy", part="startup")
+        network = f"protected_ports = [{canary.port}]\n" + (f'allow = ["localhost:{canary.port}"]\n' if allow else "")
+        config = spec_without_redis_url(tmp_path, repo.root / "backend", network)
+        result = run_suite(None, "--conformance-config", str(config), "-k", selection, part="startup")
     finally:
         canary.close()
+    return result, canary, line
+
+
+def test_app_and_deploy_checks_never_reach_a_server_they_did_not_start(run_suite, tmp_path: Path) -> None:
+    result, canary, line = run_with_redis_at_canary(run_suite, tmp_path, "app or deploy")
     assert canary.accepted == 0
     # one cause, one failure: the start script boots the same app, so the deploy check names the
     # app check's finding as a warning instead of failing on it again
@@ -80,15 +89,7 @@ def test_app_and_deploy_checks_never_reach_a_server_they_did_not_start(run_suite
 
 
 def test_the_deploy_check_alone_reports_the_refusal_itself(run_suite, tmp_path: Path) -> None:
-    canary = Listener()
-    try:
-        repo = reference_repo(tmp_path / "repo")
-        line = redis_default(repo.root, f"redis://127.0.0.1:{canary.port}/0")
-        repo.commit("settings default to a local Redis")
-        config = spec_without_redis_url(tmp_path, repo.root / "backend", f"protected_ports = [{canary.port}]\n")
-        result = run_suite(None, "--conformance-config", str(config), "-k", "starts_app", part="startup")
-    finally:
-        canary.close()
+    result, canary, line = run_with_redis_at_canary(run_suite, tmp_path, "starts_app")
     assert canary.accepted == 0
     assert result.outcomes == {"test_start_script_starts_app": "failed"}, result.output
     deploy = result.messages["test_start_script_starts_app"]
@@ -97,16 +98,7 @@ def test_the_deploy_check_alone_reports_the_refusal_itself(run_suite, tmp_path: 
 
 
 def test_allowing_the_server_in_the_spec_lets_the_checks_use_it(run_suite, tmp_path: Path) -> None:
-    canary = Listener()
-    try:
-        repo = reference_repo(tmp_path / "repo")
-        redis_default(repo.root, f"redis://127.0.0.1:{canary.port}/0")
-        repo.commit("settings default to a local Redis")
-        config = spec_without_redis_url(tmp_path, repo.root / "backend",
-                                        f'protected_ports = [{canary.port}]\nallow = ["localhost:{canary.port}"]\n')
-        result = run_suite(None, "--conformance-config", str(config), "-k", "app_boots", part="startup")
-    finally:
-        canary.close()
+    result, canary, _ = run_with_redis_at_canary(run_suite, tmp_path, "app_boots", allow=True)
     assert result.outcomes == {"test_app_boots_and_answers_health": "passed"}, result.output
     assert canary.accepted >= 1  # it connected (the canary is no Redis: the cache fell back to memory)
 
