@@ -6,7 +6,7 @@ names only paths that exist. The workers' package.json scripts: test_workers.py:
 import pytest
 
 from conformance.model.rules import RuleId
-from conformance.pytest_plugin.plugin import assert_conforms
+from conformance.pytest_plugin.plugin import assert_conforms, runs_test
 
 pytestmark = pytest.mark.startup
 
@@ -85,7 +85,7 @@ def _reported_by_app_check(deploy_run, request) -> dict:
     one cause, one failure. Only looked up when the script was refused something and that check
     is selected (then the app's one boot is shared, not repeated)."""
     owner = "test_app_boots_and_answers_health"
-    if not deploy_run.refused or not any(getattr(i, "originalname", "") == owner for i in request.session.items):
+    if not deploy_run.refused or not runs_test(request.session, owner):
         return {}
     return {record.cause: owner for record in request.getfixturevalue("app_run").refused}
 

@@ -16,7 +16,7 @@ from conformance.checks.migrations.heads import single_head
 from conformance.checks.migrations.roundtrip import roundtrip
 from conformance.runtime.alembic_runner import Alembic
 from conformance.runtime.throwaway_db import DatabaseSetupError, create_database, drop_database
-from conformance.pytest_plugin.plugin import assert_conforms
+from conformance.pytest_plugin.plugin import assert_conforms, runs_test
 
 pytestmark = pytest.mark.startup
 
@@ -66,7 +66,5 @@ def test_upgrade_downgrade_roundtrip(alembic, migration_database):
 @pytest.mark.rule("migrations_drift")
 def test_models_match_migrations(alembic, migration_database, request):
     # env.py connecting elsewhere: the round trip, which starts with the same upgrade, reports it
-    roundtrip_runs = any(getattr(item, "originalname", "") == "test_upgrade_downgrade_roundtrip"
-                         for item in request.session.items)
-    assert_conforms(drift(alembic, migration_database,
-                          "test_upgrade_downgrade_roundtrip" if roundtrip_runs else None))
+    owner = "test_upgrade_downgrade_roundtrip"
+    assert_conforms(drift(alembic, migration_database, owner if runs_test(request.session, owner) else None))

@@ -15,6 +15,7 @@ import pytest
 
 from conformance.pytest_plugin import options as settings
 from conformance.pytest_plugin.session import CONTEXT, Context, serial_run
+from conformance.pytest_plugin.session import runs_test  # noqa: F401 - for tests that leave a cause to another
 from conformance.model.findings import Finding, Skipped  # noqa: F401 - re-exported for test modules
 from conformance.pytest_plugin.verdicts import assert_conforms  # noqa: F401 - the suite's assertion helper
 from conformance.repo.index import RepoError

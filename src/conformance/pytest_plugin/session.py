@@ -206,3 +206,9 @@ def serial_run(config: pytest.Config) -> bool:
     """Neither an xdist worker nor a controller that starts workers: the run that may start
     children early (with xdist the workers already run side by side)."""
     return not hasattr(config, "workerinput") and not getattr(config.option, "numprocesses", None)
+
+
+def runs_test(session: pytest.Session, name: str) -> bool:
+    """A test of that name (any parameters) is selected in this session: a check may then leave a
+    cause that test reports to it (one cause, one failure)."""
+    return any(getattr(item, "originalname", "") == name for item in session.items)

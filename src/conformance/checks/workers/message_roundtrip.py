@@ -141,8 +141,7 @@ def run_worker(inputs: WorkerRunInputs) -> WorkerRun:
         unguarded = _unguarded(spec, worker, process, record_path, where)
         stopped = _stop(spec, worker, process, where, output_shown=bool(exercised or unguarded))
         sent = list(telegram.sent)
-    refused = [r for r in as_shown(app.guard.records(), inputs.sandbox) if r.refused and r.cause not in at_start] \
-        if app.guard else []
+    refused = as_shown(_refused_after(app, at_start), inputs.sandbox)
     if refused:  # the backend reached out while it answered the worker: the cause of a missing answer
         exercised = _backend_refusals(spec, worker, refused, described(backend_env.get("DATABASE_URL")),
                                       answered=not exercised)
@@ -196,13 +195,18 @@ def shell_template(template: str) -> str:
     return f'"{word}"'
 
 
+def _refused_after(app: RunningApp, at_start: set[Any]) -> list[DbGuardRecord]:
+    """Connections the backend's guard refused that it had not refused at startup."""
+    return [r for r in app.guard.records() if r.refused and r.cause not in at_start] if app.guard else []
+
+
 def _refused_since(app: RunningApp, at_start: set[Any]) -> Callable[[], bool]:
     """True once the backend's guard refused a connection it had not refused at startup, and
     REFUSAL_GRACE has passed: no answer is coming, waiting out the reply timeout tells nothing."""
     first: list[float] = []
 
     def seen() -> bool:
-        if not first and app.guard and any(r.refused and r.cause not in at_start for r in app.guard.records()):
+        if not first and _refused_after(app, at_start):
             first.append(time.monotonic())
         return bool(first) and time.monotonic() - first[0] >= REFUSAL_GRACE
 
